@@ -1,0 +1,10 @@
+# Warnings and sanitizers, applied to every fleetsim target through fleetsim_options.
+add_library(fleetsim_options INTERFACE)
+target_compile_options(fleetsim_options INTERFACE -Wall -Wextra -Wpedantic)
+if(FLEETSIM_WERROR)
+  target_compile_options(fleetsim_options INTERFACE -Werror)
+endif()
+if(FLEETSIM_SANITIZE)
+  target_compile_options(fleetsim_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(fleetsim_options INTERFACE -fsanitize=address,undefined)
+endif()
