@@ -13,6 +13,9 @@ struct ValidateOptions {
   std::string target;
   bool strict = false;
 };
+std::string counted(std::uint64_t n, const std::string& one, const std::string& many = {}) {
+  return std::to_string(n) + " " + (n == 1 ? one : many.empty() ? one + "s" : many);
+}
 }  // namespace
 
 Command add_validate(CLI::App& app) {
@@ -46,10 +49,11 @@ Command add_validate(CLI::App& app) {
               all_ok &= ok;
               if (ok) {
                 const auto& s = *result.scenario;
-                std::cout << file << ": ok — " << s.thing_count() << " things in " << s.fleet.size() << " groups, "
-                          << s.anomalies.size() << " anomalies, " << s.security_profile.summaries.size()
-                          << " behaviors, target " << scenario::describe(s.target);
-                if (warnings) std::cout << ", " << warnings << " warning" << (warnings > 1 ? "s" : "");
+                std::cout << file << ": ok - " << counted(s.thing_count(), "thing") << " in "
+                          << counted(s.fleet.size(), "group") << ", " << counted(s.anomalies.size(), "anomaly", "anomalies")
+                          << ", " << counted(s.security_profile.summaries.size(), "behavior") << ", target "
+                          << scenario::describe(s.target);
+                if (warnings) std::cout << ", " << counted(warnings, "warning");
                 std::cout << '\n';
               } else {
                 std::cerr << file << ": invalid\n";

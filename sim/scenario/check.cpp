@@ -276,7 +276,7 @@ class Checker {
         warning(b.where, "behavior '" + b.name + "' watches " + b.metric + " but no fleet group sends device metric reports");
     }
     if (has_ml && aws()) {
-      if (!s_.clock.duration || *s_.clock.duration < ml_training)
+      if (s_.clock.duration && *s_.clock.duration < ml_training)
         warning(p.where, "ML Detect trains for 14 days before it alarms; this run is shorter",
                 "run a baseline fleet for weeks and reconcile nightly (see the README's nightly recipe)");
       std::uint64_t windows_per_14d = ml_training / Millis(300'000);
