@@ -85,7 +85,9 @@ std::optional<Map> Reader::map_impl(const YAML::Node& n, std::string_view what,
   m.what_ = std::string(what);
   std::set<std::string> seen;
   for (auto it = n.begin(); it != n.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // Copies: yaml-cpp's iterator hands out a temporary pair.
+    YAML::Node key = it->first;
+    YAML::Node value = it->second;
     if (!key.IsScalar()) {
       error(key, "a key in " + std::string(what) + " must be a plain word, not " + std::string(node_kind(key)));
       continue;
@@ -101,7 +103,7 @@ std::optional<Map> Reader::map_impl(const YAML::Node& n, std::string_view what,
       error(key, "unknown key '" + name + "' in " + std::string(what), hint);
       continue;
     }
-    m.entries_.push_back({name, key, it->second});
+    m.entries_.push_back({name, key, value});
   }
   return m;
 }
