@@ -14,12 +14,14 @@ ScaledClock::ScaledClock(EpochMillis scenario_start, double scale, RealSource re
 
 EpochMillis ScaledClock::now() const {
   auto real_elapsed = std::chrono::duration<double, std::milli>(real_() - real_start_).count();
-  return scenario_start_ + static_cast<EpochMillis>(std::floor(real_elapsed * scale_));
+  // The small epsilon keeps now() >= t after sleeping real_until(t), despite floating-point rounding.
+  return scenario_start_ + static_cast<EpochMillis>(std::floor(real_elapsed * scale_ + 1e-6));
 }
 
 std::chrono::nanoseconds ScaledClock::real_until(EpochMillis t) const {
-  auto real_target = real_start_ + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       std::chrono::duration<double, std::milli>((t - scenario_start_) / scale_));
+  // Rounded up, so that waiting this long always reaches `t`.
+  auto nanos = static_cast<std::int64_t>(std::ceil(static_cast<double>(t - scenario_start_) * 1e6 / scale_));
+  auto real_target = real_start_ + std::chrono::nanoseconds(nanos);
   auto left = real_target - real_();
   return left.count() > 0 ? left : std::chrono::nanoseconds(0);
 }

@@ -14,7 +14,10 @@ std::uint64_t mix64(std::uint64_t z) {
 std::uint64_t derive_seed(std::uint64_t seed, std::string_view label, std::uint64_t index) {
   std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the label
   for (unsigned char c : label) h = (h ^ c) * 0x100000001b3ULL;
-  return mix64(mix64(seed + 0x9e3779b97f4a7c15ULL) ^ h ^ mix64(index + 0x632be59bd9b4e019ULL));
+  // Chained, so no combination of seed and index cancels out.
+  std::uint64_t x = mix64(seed + 0x9e3779b97f4a7c15ULL);
+  x = mix64(x ^ h);
+  return mix64(x + 0x632be59bd9b4e019ULL * (index + 1));
 }
 
 Rng::Rng(std::uint64_t seed) {

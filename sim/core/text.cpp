@@ -24,7 +24,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 std::optional<std::string> closest_match(std::string_view word, std::span<const std::string_view> candidates) {
   if (word.size() > 64) return std::nullopt;
   std::optional<std::string> best;
-  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  // Short words allow one edit, longer ones more; never as many edits as the word has letters.
+  std::size_t allowed = word.size() <= 3 ? 1 : word.size() <= 6 ? 2 : 3;
+  std::size_t best_distance = std::min(allowed, word.size() > 0 ? word.size() - 1 : 0) + 1;
   for (auto c : candidates) {
     auto d = edit_distance(word, c);
     if (d < best_distance) {

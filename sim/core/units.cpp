@@ -82,7 +82,7 @@ Expected<std::uint64_t> parse_count(std::string_view text) {
 }
 
 Expected<Millis> parse_duration(std::string_view text) {
-  const char* accepted = "write a number with a unit: ms, s, m (or min), h, d or w, e.g. 20s, 5m, 1h30m";
+  const char* accepted = "write a number with a unit: ms, s (or sec), m (or min), h, d (or day) or w, e.g. 20s, 5m, 1h30m";
   auto s = trim(text);
   if (s.empty()) return unexpected("a duration is empty; " + std::string(accepted));
   double total = 0;
@@ -92,7 +92,7 @@ Expected<Millis> parse_duration(std::string_view text) {
     if (n == 0) return unexpected(quoted(text) + " is not a duration; " + accepted);
     s.remove_prefix(n);
     std::size_t u = 0;
-    while (u < s.size() && !is_digit(s[u]) && s[u] != '.') ++u;
+    while (u < s.size() && !is_digit(s[u]) && s[u] != '.' && s[u] != ' ' && s[u] != '\t') ++u;
     auto unit = s.substr(0, u);
     if (unit.empty()) return unexpected(quoted(text) + " has no unit; " + accepted);
     const auto* f = find_unit(duration_units, unit);
@@ -100,6 +100,7 @@ Expected<Millis> parse_duration(std::string_view text) {
     total += v * f->factor;
     if (total > max_duration_ms) return unexpected(quoted(text) + " is longer than a century");
     s.remove_prefix(u);
+    s = trim(s);  // "1h 30m"
   }
   return Millis(static_cast<std::int64_t>(std::llround(total)));
 }
@@ -162,7 +163,7 @@ Expected<double> parse_multiplier(std::string_view text) {
 }
 
 std::string format_number(double v, int decimals) {
-  char buf[64];
+  char buf[512];  // fixed notation of 1e308 needs 309 digits
   auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
   std::string s(buf, ec == std::errc{} ? ptr : buf);
   if (s.find('.') != std::string::npos) {
@@ -199,11 +200,17 @@ std::string format_size(double bytes) {
 std::string format_rate(Rate r) {
   struct Per { double seconds; const char* unit; };
   static constexpr Per pers[] = {{1, "/s"}, {60, "/min"}, {3600, "/h"}, {86400, "/day"}};
+  // Prefer the first unit that gives a whole number of at least 1 (100/h, not 1.67/min) ...
   for (const auto& p : pers) {
     double v = r.per_second * p.seconds;
-    if (v >= 1 || p.seconds == 86400) return format_number(v, 2) + p.unit;
+    if (v >= 1 && std::abs(v - std::round(v)) < 1e-9 * v) return format_number(v, 0) + p.unit;
   }
-  return format_number(r.per_second, 4) + "/s";
+  // ... else the first that gives at least 1.
+  for (const auto& p : pers) {
+    double v = r.per_second * p.seconds;
+    if (v >= 1) return format_number(v, 2) + p.unit;
+  }
+  return format_number(r.per_second * 86400, 4) + "/day";
 }
 
 }  // namespace fleetsim

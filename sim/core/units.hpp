@@ -37,7 +37,7 @@ Expected<double> parse_number(std::string_view text);
 std::string format_duration(Millis d);
 /// "200B", "2KiB", "1.5MiB" (binary units, at most one decimal).
 std::string format_size(double bytes);
-/// A rate in the most readable unit: "12/min", "0.5/s", "2/day".
+/// A rate in the most readable unit: "12/min", "100/h", "2/day" (whole numbers preferred).
 std::string format_rate(Rate r);
 /// A number with at most `decimals` decimals and no trailing zeros.
 std::string format_number(double v, int decimals = 2);

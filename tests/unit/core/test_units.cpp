@@ -22,54 +22,48 @@ constexpr std::int64_t day = 24 * hour;
 constexpr std::int64_t week = 7 * day;
 
 // The accepted-units phrase every duration error should carry.
-constexpr const char* duration_units_phrase = "ms, s, m (or min), h, d or w";
+constexpr const char* duration_units_phrase = "ms, s (or sec), m (or min), h, d (or day) or w";
 constexpr const char* rate_units_phrase = "/s, /min, /h or /day";
 constexpr const char* size_units_phrase = "B, KB, KiB, MB, MiB, GB or GiB";
 
 std::int64_t duration_ms(std::string_view text) {
   auto d = parse_duration(text);
-  INFO("parse_duration(\"" << std::string(text) << "\")");
-  if (!d) INFO("error: " << d.error());
+  INFO("parse_duration(\"" << std::string(text) << "\") failed: " << (d ? std::string() : d.error()));
   REQUIRE(d.has_value());
   return d->count();
 }
 
 std::string duration_error(std::string_view text) {
   auto d = parse_duration(text);
-  INFO("parse_duration(\"" << std::string(text) << "\") should fail");
-  if (d) INFO("but gave " << d->count() << "ms");
+  INFO("parse_duration(\"" << std::string(text) << "\") should fail but gave " << (d ? d->count() : -1) << "ms");
   REQUIRE_FALSE(d.has_value());
   return d.error();
 }
 
 double rate_per_second(std::string_view text) {
   auto r = parse_rate(text);
-  INFO("parse_rate(\"" << std::string(text) << "\")");
-  if (!r) INFO("error: " << r.error());
+  INFO("parse_rate(\"" << std::string(text) << "\") failed: " << (r ? std::string() : r.error()));
   REQUIRE(r.has_value());
   return r->per_second;
 }
 
 std::string rate_error(std::string_view text) {
   auto r = parse_rate(text);
-  INFO("parse_rate(\"" << std::string(text) << "\") should fail");
-  if (r) INFO("but gave " << r->per_second << "/s");
+  INFO("parse_rate(\"" << std::string(text) << "\") should fail but gave " << (r ? r->per_second : -1.0) << "/s");
   REQUIRE_FALSE(r.has_value());
   return r.error();
 }
 
 std::uint64_t size_bytes(std::string_view text) {
   auto s = parse_size(text);
-  INFO("parse_size(\"" << std::string(text) << "\")");
-  if (!s) INFO("error: " << s.error());
+  INFO("parse_size(\"" << std::string(text) << "\") failed: " << (s ? std::string() : s.error()));
   REQUIRE(s.has_value());
   return *s;
 }
 
 std::string size_error(std::string_view text) {
   auto s = parse_size(text);
-  INFO("parse_size(\"" << std::string(text) << "\") should fail");
-  if (s) INFO("but gave " << *s << " bytes");
+  INFO("parse_size(\"" << std::string(text) << "\") should fail but gave " << (s ? *s : 0) << " bytes");
   REQUIRE_FALSE(s.has_value());
   return s.error();
 }
@@ -308,8 +302,7 @@ TEST_CASE("parse_percent rejects text without a percent sign or number", "[units
 TEST_CASE("parse_multiplier accepts x20, X20, ×20 and 20x", "[units][multiplier]") {
   auto check = [](std::string_view text, double expected) {
     auto m = parse_multiplier(text);
-    INFO("parse_multiplier(\"" << std::string(text) << "\")");
-    if (!m) INFO("error: " << m.error());
+    INFO("parse_multiplier(\"" << std::string(text) << "\") failed: " << (m ? std::string() : m.error()));
     REQUIRE(m.has_value());
     CHECK(*m == Approx(expected));
   };
@@ -451,17 +444,19 @@ TEST_CASE("parse_size(format_size(n)) == n for sizes that format exactly", "[uni
 
 TEST_CASE("format_rate picks a readable unit", "[units][format]") {
   CHECK(format_rate(Rate{2}) == "2/s");
-  CHECK(format_rate(Rate{1.5}) == "1.5/s");
+  CHECK(format_rate(Rate{1.5}) == "90/min");  // whole numbers preferred
   CHECK(format_rate(Rate{1}) == "1/s");
   CHECK(format_rate(Rate{0.2}) == "12/min");
   CHECK(format_rate(Rate{1.0 / 60}) == "1/min");
-  CHECK(format_rate(Rate{100.0 / 3600}) == "100/h");
+  CHECK(format_rate(Rate{1.0 / 3600}) == "1/h");
+  CHECK(format_rate(Rate{50.0 / 3600}) == "50/h");
+  CHECK(format_rate(Rate{100.0 / 3600}) == "100/h");  // 1.67/min already reads >= 1, so /min wins over /h
   CHECK(format_rate(Rate{2.0 / 86400}) == "2/day");
   CHECK(format_rate(Rate{0}) == "0/day");
 }
 
 TEST_CASE("parse_rate(format_rate(r)) gives r back", "[units][format][roundtrip]") {
-  for (const char* text : {"12/min", "0.5/s", "100/h", "2/day", "1/5m", "3/s", "1/h", "40/min", "7/day"}) {
+  for (const char* text : {"12/min", "0.5/s", "2/day", "1/5m", "3/s", "1/h", "40/min", "7/day", "1/2h", "1.25/s"}) {
     auto r = parse_rate(text);
     REQUIRE(r.has_value());
     auto formatted = format_rate(*r);
@@ -469,6 +464,18 @@ TEST_CASE("parse_rate(format_rate(r)) gives r back", "[units][format][roundtrip]
     auto back = parse_rate(formatted);
     REQUIRE(back.has_value());
     CHECK(back->per_second == Approx(r->per_second));
+  }
+}
+
+TEST_CASE("format_rate keeps at most two decimals, so it is close but not always exact", "[units][format]") {
+  for (const char* text : {"100/h", "1/7m", "5/3h", "1/3s"}) {
+    auto r = parse_rate(text);
+    REQUIRE(r.has_value());
+    auto formatted = format_rate(*r);
+    INFO(text << " formatted as \"" << formatted << "\"");
+    auto back = parse_rate(formatted);
+    REQUIRE(back.has_value());
+    CHECK(back->per_second == Approx(r->per_second).epsilon(0.005));  // two decimals of a value >= 1
   }
 }
 
@@ -486,4 +493,9 @@ TEST_CASE("format_number trims trailing zeros and keeps at most N decimals", "[u
   CHECK(format_number(1.6, 0) == "2");
   CHECK(format_number(1234567.891, 1) == "1234567.9");
   CHECK(format_number(0.999, 2) == "1");
+}
+
+TEST_CASE("compound durations may have spaces between parts") {
+  CHECK(*parse_duration("1h 30m") == Millis(5'400'000));
+  CHECK(*parse_duration("2d 1h  5s") == Millis(2 * 86'400'000 + 3'600'000 + 5000));
 }
