@@ -19,10 +19,6 @@ struct PlanOptions {
   std::string start;
 };
 
-// Plan-time arguments with the same error format as the scenario's.
-[[noreturn]] void bad_argument(const std::string& option, const std::string& message) {
-  throw InputError({{Diagnostic::Severity::error, {"fleetsim plan " + option, 0, 0}, message, ""}});
-}
 }  // namespace
 
 Command add_plan(CLI::App& app) {
@@ -45,30 +41,19 @@ Command add_plan(CLI::App& app) {
                   "Plan as if the run started at this RFC 3339 instant (default: clock.start; with start: now, "
                   "times are offsets and time-of-day schedules assume a start at 00:00 UTC)");
   return {sub, [opts] {
-            std::optional<scenario::Target> target;
-            if (!opts->target.empty()) {
-              auto t = scenario::parse_target(opts->target);
-              if (!t) bad_argument("--target", t.error());
-              target = *t;
-            }
-            auto shard = scenario::parse_shard(opts->shard);
-            if (!shard) bad_argument("--shard", shard.error());
-            auto result = scenario::load_and_check(opts->file, target);
-            if (!result.ok()) throw InputError(result.diagnostics);
-            print_diagnostics(result.diagnostics);  // warnings only
-            const auto& s = *result.scenario;
+            auto [s, shard] = load_for_command("plan", opts->file, opts->target, opts->shard);
             scenario::PlanInput in;
             in.scenario = &s;
-            in.shard = *shard;
+            in.shard = shard;
             in.horizon = scenario::plan_horizon(s);
             if (!opts->horizon.empty()) {
               auto h = parse_duration(opts->horizon);
-              if (!h) bad_argument("--horizon", h.error());
+              if (!h) bad_argument("plan", "--horizon", h.error());
               in.horizon = *h;
             }
             if (!opts->start.empty()) {
               auto t = parse_rfc3339(opts->start);
-              if (!t) bad_argument("--start", t.error());
+              if (!t) bad_argument("plan", "--start", t.error());
               in.start = *t;
             } else if (s.clock.start) {
               in.start = *s.clock.start;

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
       "fleetsim"};
   app.set_version_flag("--version", std::string("fleetsim ") + FLEETSIM_VERSION);
   app.require_subcommand(1);
-  std::vector<fleetsim::cli::Command> commands{fleetsim::cli::add_validate(app), fleetsim::cli::add_plan(app)};
+  std::vector<fleetsim::cli::Command> commands{fleetsim::cli::add_validate(app), fleetsim::cli::add_plan(app),
+                                                 fleetsim::cli::add_run(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
