@@ -23,6 +23,8 @@ struct RunCommandOptions {
   std::string ca;
   std::string duration;
   bool quiet = false;
+  int metrics_port = -1;
+  std::string metrics_address = "127.0.0.1";
 };
 
 }  // namespace
@@ -47,6 +49,10 @@ Command add_run(CLI::App& app) {
   sub->add_option("--ca", opts->ca, "CA bundle that signed the broker's certificate (overrides target.ca_file)");
   sub->add_option("--duration", opts->duration, "Scenario time to run for (overrides clock.duration), e.g. 10m");
   sub->add_flag("--quiet", opts->quiet, "No progress or summary on the terminal");
+  sub->add_option("--metrics-port", opts->metrics_port, "Serve Prometheus metrics on this port (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  sub->add_option("--metrics-address", opts->metrics_address, "Address the metrics endpoint listens on")
+      ->capture_default_str();
   return {sub, [opts] {
             auto [s, shard] = load_for_command("run", opts->file, opts->target, opts->shard);
             if (!opts->ca.empty()) s.target.ca_file = opts->ca;
@@ -56,6 +62,8 @@ Command add_run(CLI::App& app) {
             run.out_dir = opts->out;
             run.certs_dir = opts->certs;
             run.quiet = opts->quiet;
+            if (opts->metrics_port >= 0) run.metrics_port = static_cast<std::uint16_t>(opts->metrics_port);
+            run.metrics_address = opts->metrics_address;
             if (!opts->duration.empty()) {
               auto d = parse_duration(opts->duration);
               if (!d) bad_argument("run", "--duration", d.error());

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "sim/core/error.hpp"
+#include "sim/fleet/prometheus.hpp"
 #include "sim/fleet/worker.hpp"
 #include "sim/ledger/ledger.hpp"
 
@@ -43,7 +44,9 @@ TransportSettings transport_for(const scenario::Target& t) {
   s.server_name = t.server_name.empty() ? t.host : t.server_name;
   s.ca_file = t.ca_file;
   s.verify_peer = t.verify_peer;
-  if (t.kind == scenario::Target::Kind::aws && t.port == 443) s.alpn = {"x-amzn-mqtt-ca"};
+  // AWS IoT's MQTT on port 443 needs ALPN x-amzn-mqtt-ca to tell it from HTTPS.
+  bool aws_host = t.kind == scenario::Target::Kind::aws || t.host.ends_with(".amazonaws.com");
+  if (aws_host && t.port == 443 && t.tls) s.alpn = {"x-amzn-mqtt-ca"};
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::resolver resolver(ioc);
   boost::system::error_code ec;
@@ -167,7 +170,7 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   if (fs_ec) bad_config("cannot create the run directory " + dir.string() + ": " + fs_ec.message());
   std::ofstream(dir / "scenario.yaml", std::ios::binary) << o.scenario_text;
   ledger::Header header;
-  header.run_id = s.name + "-" + utc_stamp(now) + "-" + o.shard.describe();
+  header.run_id = s.name + "-" + utc_stamp(start);  // shards sharing an absolute start share it
   header.scenario = {s.name, s.file, s.sha256};
   header.seed = s.seed;
   header.shard = {o.shard.index, o.shard.count};
@@ -283,12 +286,35 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
     });
   };
   on_tick();
+  std::unique_ptr<MetricsServer> metrics;
+  if (o.metrics_port) {
+    boost::system::error_code aec;
+    auto address = boost::asio::ip::make_address(o.metrics_address, aec);
+    if (aec) bad_config("--metrics-address '" + o.metrics_address + "' is not an IP address");
+    try {
+      metrics = std::make_unique<MetricsServer>(main_ioc, boost::asio::ip::tcp::endpoint(address, *o.metrics_port), [&] {
+        Stats merged;
+        for (auto& w : workers) merged.merge(w->snapshot());
+        auto f = figures();
+        return prometheus_text(merged, {expansion.things.size(), f["connected"].get<std::uint64_t>(),
+                                        f["active_anomalies"].get<std::uint64_t>()});
+      });
+    } catch (const std::exception& e) {
+      stop_all();
+      for (auto& t : threads) t.join();
+      bad_config("cannot serve metrics on " + o.metrics_address + ":" + std::to_string(*o.metrics_port) + ": " + e.what(),
+                 "pick another --metrics-port");
+    }
+    if (!o.quiet)
+      std::cerr << "Prometheus metrics: http://" << o.metrics_address << ":" << metrics->port() << "/metrics\n";
+  }
   // Threads end after stop; the main loop ends when the workers are done.
   std::thread joiner([&] {
     for (auto& t : threads) t.join();
     boost::asio::post(main_ioc, [&] {
       signals.cancel();
       tick.cancel();
+      if (metrics) metrics->close();
     });
   });
   main_ioc.run();

@@ -22,6 +22,8 @@ struct RunOptions {
   std::optional<Millis> duration;          ///< overrides clock.duration
   std::string scenario_text;               ///< copied into the run directory as scenario.yaml
   bool quiet = false;                      ///< no progress output
+  std::optional<std::uint16_t> metrics_port;  ///< serve Prometheus text on this port (0: any free port)
+  std::string metrics_address = "127.0.0.1";  ///< where it listens
 };
 
 struct RunOutcome {

@@ -41,6 +41,12 @@ void Histogram::merge(const Histogram& o) {
   max_ = std::max(max_, o.max_);
 }
 
+std::uint64_t Histogram::count_at_most(std::int64_t micros) const {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < buckets_.size() && upper_edge(i) <= micros; ++i) n += buckets_[i];
+  return n;
+}
+
 std::int64_t Histogram::percentile(double p) const {
   if (count_ == 0) return 0;
   auto rank = static_cast<std::uint64_t>(std::ceil(std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(count_)));

@@ -15,6 +15,8 @@ class Histogram {
   std::int64_t max() const { return max_; }
   std::int64_t min() const { return count_ ? min_ : 0; }
   double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0; }
+  /// How many recorded values are at most `micros` (to bucket resolution).
+  std::uint64_t count_at_most(std::int64_t micros) const;
   /// The value at percentile p (0..100), as the upper edge of its bucket; 0 when empty.
   std::int64_t percentile(double p) const;
 

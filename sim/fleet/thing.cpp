@@ -41,6 +41,11 @@ std::string Thing::command_topic() const {
   return group_.baseline.receive.topic.empty() ? std::string() : group_.topic_for(group_.baseline.receive.topic, name_);
 }
 
+double Thing::capped_publish_rate(EpochMillis t) const {
+  // AWS IoT discards publishes past 100/s per connection; floods stop at the configured quota.
+  return std::min(publish_rate(group_, knobs_, t), worker_.scenario().connection.publishes_per_connection.per_second);
+}
+
 SteadyTime Thing::real_time_of(EpochMillis t, SteadyTime now) const {
   if (t == never) return SteadyTime::max();
   return now + std::chrono::duration_cast<SteadyTime::duration>(worker_.clock().real_until(t));
@@ -103,7 +108,7 @@ void Thing::on_connected(bool) {
 
 void Thing::after_connected_schedule(EpochMillis s) {
   // Spread first publishes over one interval (the plan's phase) so things do not publish in lockstep.
-  double rate = publish_rate(group_, knobs_, s);
+  double rate = capped_publish_rate(s);
   if (next_publish_ <= s) {
     auto interval = next_interval(rate, group_.baseline.publish.jitter, rng_);
     next_publish_ = interval ? s + static_cast<EpochMillis>(rng_.uniform01() * double(interval->count())) : never;
@@ -208,7 +213,7 @@ void Thing::publish_telemetry(SteadyTime now, EpochMillis s) {
       if (lateness > late_threshold) ++worker_.stats().late_publishes;
     }
   }
-  auto interval = next_interval(publish_rate(group_, knobs_, s), group_.baseline.publish.jitter, rng_);
+  auto interval = next_interval(capped_publish_rate(s), group_.baseline.publish.jitter, rng_);
   // Scheduling from the previous due time keeps the long-run rate exact; after a long stall, from now.
   EpochMillis base = next_publish_ + (interval ? interval->count() : 0) < s ? s : next_publish_;
   next_publish_ = interval ? base + interval->count() : never;
@@ -353,7 +358,7 @@ void Thing::add_effect(ActiveEffect effect, SteadyTime now) {
   knobs_ = knobs_for(effects_, group_);
   EpochMillis s = worker_.clock().now();
   // A new rate applies at once, not after the baseline's next (long) interval.
-  if (auto i = next_interval(publish_rate(group_, knobs_, s), group_.baseline.publish.jitter, rng_))
+  if (auto i = next_interval(capped_publish_rate(s), group_.baseline.publish.jitter, rng_))
     next_publish_ = std::min(next_publish_, s + i->count());
   if (knobs_.auth_failure_rate > 0) next_denial_ = s;
   if (knobs_.reconnect_rate > 0) {
@@ -372,7 +377,7 @@ void Thing::remove_effect(const std::string& id, SteadyTime now) {
     double r = group_.baseline.reconnects.per_second;
     next_planned_reconnect_ = r > 0 ? s + static_cast<EpochMillis>(rng_.exponential(1000.0 / r)) : never;
   }
-  auto interval = next_interval(publish_rate(group_, knobs_, s), group_.baseline.publish.jitter, rng_);
+  auto interval = next_interval(capped_publish_rate(s), group_.baseline.publish.jitter, rng_);
   next_publish_ = interval ? s + interval->count() : never;
   reschedule(now);
 }

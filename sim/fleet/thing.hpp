@@ -64,6 +64,7 @@ class Thing final : public mqtt::SessionHandler {
   void close_gracefully();
   bool send(std::string_view topic, std::string_view payload, mqtt::QoS qos, SteadyTime now);
   SteadyTime real_time_of(EpochMillis scenario_t, SteadyTime now) const;
+  double capped_publish_rate(EpochMillis t) const;
   void after_connected_schedule(EpochMillis scenario_now);
 
   Worker& worker_;

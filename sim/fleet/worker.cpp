@@ -69,7 +69,7 @@ class Worker::Controller final : public mqtt::SessionHandler {
     retry_at_ = SteadyTime::max();
     ++generation_;
     auto gen = generation_;
-    connection_->async_open(worker_.transport(), worker_.tls_context(), worker_.identity_for(session_.options().client_id),
+    connection_->async_open(worker_.transport(), worker_.tls_context(), worker_.identity_for("fleetsim-controller"),
                             [this, gen, keep = connection_](std::error_code ec) {
                               if (gen != generation_) return;
                               auto t = std::chrono::steady_clock::now();
@@ -374,6 +374,8 @@ void Worker::refresh_live() {
                          stats_.connect_timeouts + stats_.disconnects_by_peer + stats_.disconnects_io +
                          stats_.disconnects_protocol + stats_.disconnects_ping,
                      std::memory_order_relaxed);
+  std::lock_guard lock(snapshot_mutex_);
+  snapshot_ = stats_;
 }
 
 }  // namespace fleetsim::fleet

@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,11 @@ class Worker {
   const LiveFigures& live() const { return live_; }
   /// Valid after run() returned.
   const Stats& final_stats() const { return stats_; }
+  /// A copy of the stats as of the last refresh (about once a second); thread-safe.
+  Stats snapshot() const {
+    std::lock_guard lock(snapshot_mutex_);
+    return snapshot_;
+  }
 
   // For things (same thread).
   net::io_context& ioc() { return ioc_; }
@@ -103,6 +109,8 @@ class Worker {
   std::string payload_;
   Stats stats_;
   LiveFigures live_;
+  mutable std::mutex snapshot_mutex_;
+  Stats snapshot_;  // guarded by snapshot_mutex_
   // Connect ramp: a token bucket in real time, and a cap on connects in flight.
   std::deque<std::uint32_t> connect_queue_;
   std::size_t connecting_ = 0;

@@ -1,6 +1,9 @@
 #include "tests/support/process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -9,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace fleetsim::test {
@@ -82,6 +86,87 @@ ProcessResult run_fleetsim(const std::vector<std::string>& args, std::chrono::mi
   std::vector<std::string> argv{FLEETSIM_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, deadline);
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_dir) {
+  static int counter = 0;
+  std::string base = log_dir.empty() ? std::string() : log_dir + "/child" + std::to_string(++counter);
+  out_path_ = base.empty() ? "/dev/null" : base + ".out";
+  err_path_ = base.empty() ? "/dev/null" : base + ".err";
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+ChildProcess::~ChildProcess() {
+  if (!reaped_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+  }
+}
+
+void ChildProcess::signal(int sig) const {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+bool ChildProcess::running() {
+  if (reaped_) return false;
+  if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return !reaped_;
+}
+
+ProcessResult ChildProcess::wait(std::chrono::milliseconds deadline) {
+  ProcessResult r;
+  if (!wait_until([&] { return !running(); }, deadline)) {
+    r.timed_out = true;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    reaped_ = true;
+  }
+  r.exit_code = WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  r.out = read_text(out_path_);
+  r.err = read_text(err_path_);
+  return r;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    usleep(5000);  // a poll interval, not a stand-in for synchronisation: the condition decides
+  }
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return s;
 }
 
 std::string source_path(const std::string& relative) { return std::string(FLEETSIM_SOURCE_DIR) + "/" + relative; }
