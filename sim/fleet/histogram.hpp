@@ -21,7 +21,7 @@ class Histogram {
   std::int64_t percentile(double p) const;
 
   static constexpr int sub_buckets = 32;  // per power of two
-  static constexpr int powers = 40;       // up to 2^40 µs, about 12 days
+  static constexpr int powers = 40;       // 32 exact buckets, then powers 2^5..2^44 µs (about 200 days)
   static std::size_t bucket_of(std::int64_t micros);
   static std::int64_t upper_edge(std::size_t bucket);
 

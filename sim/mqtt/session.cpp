@@ -25,7 +25,8 @@ const std::error_category& session_error_category() {
 }
 
 ClientSession::ClientSession(SessionOptions options) : options_(std::move(options)) {
-  inflight_.reserve(std::min<std::size_t>(options_.max_inflight, 16));
+  // Packet ids are 16 bits: a window near 65535 would leave next_packet_id() nothing free to find.
+  options_.max_inflight = std::clamp<std::size_t>(options_.max_inflight, 1, 65000);
 }
 
 void ClientSession::start(SessionTime now) {
@@ -114,7 +115,10 @@ std::error_code ClientSession::handle(const Packet& packet, SessionTime now, Ses
   if (state_ == State::awaiting_connack) {
     const auto* c = std::get_if<Connack>(&packet);
     if (!c) return session_error::protocol_violation;  // the first packet from a broker is CONNACK
-    if (c->return_code != ConnectReturnCode::accepted) return session_error::connection_refused;
+    if (c->return_code != ConnectReturnCode::accepted) {
+      state_ = State::closed;
+      return session_error::connection_refused;
+    }
     state_ = State::connected;
     handler.on_connected(c->session_present);
     return {};
