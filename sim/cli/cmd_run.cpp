@@ -25,6 +25,7 @@ struct RunCommandOptions {
   bool quiet = false;
   int metrics_port = -1;
   std::string metrics_address = "127.0.0.1";
+  std::vector<std::string> source_addresses;
 };
 
 }  // namespace
@@ -53,6 +54,10 @@ Command add_run(CLI::App& app) {
       ->check(CLI::Range(0, 65535));
   sub->add_option("--metrics-address", opts->metrics_address, "Address the metrics endpoint listens on")
       ->capture_default_str();
+  sub->add_option("--source-address", opts->source_addresses,
+                  "Local address to connect from; repeat it to spread things over several (each gives ~28k "
+                  "ephemeral ports, e.g. 127.0.0.2 and 127.0.0.3 for 50k things on loopback)")
+      ->allow_extra_args(false);
   return {sub, [opts] {
             auto [s, shard] = load_for_command("run", opts->file, opts->target, opts->shard);
             if (!opts->ca.empty()) s.target.ca_file = opts->ca;
@@ -64,6 +69,7 @@ Command add_run(CLI::App& app) {
             run.quiet = opts->quiet;
             if (opts->metrics_port >= 0) run.metrics_port = static_cast<std::uint16_t>(opts->metrics_port);
             run.metrics_address = opts->metrics_address;
+            run.source_addresses = opts->source_addresses;
             if (!opts->duration.empty()) {
               auto d = parse_duration(opts->duration);
               if (!d) bad_argument("run", "--duration", d.error());

@@ -45,7 +45,8 @@ void Connection::close() {
 }
 
 void Connection::async_open(const TransportSettings& settings, net::ssl::context* tls_context,
-                            const pki::CertifiedKey* identity, Handler done) {
+                            const pki::CertifiedKey* identity, Handler done, std::size_t source_index) {
+  source_index_ = source_index;
   close();
   tls_.reset();
   plain_.reset();
@@ -60,7 +61,20 @@ void Connection::connect_next(const TransportSettings& settings, std::size_t ind
     done(std::make_error_code(std::errc::host_unreachable));
     return;
   }
-  lowest().async_connect(settings.endpoints[index], [this, &settings, index, tls_context, identity,
+  const auto& endpoint = settings.endpoints[index];
+  if (!settings.source_addresses.empty()) {
+    const auto& source = settings.source_addresses[source_index_ % settings.source_addresses.size()];
+    if (source.is_v4() == endpoint.address().is_v4()) {
+      boost::system::error_code ec;
+      lowest().open(endpoint.protocol(), ec);
+      if (!ec) lowest().bind(tcp::endpoint(source, 0), ec);
+      if (ec) {
+        net::post(ioc_, [done = std::move(done), ec] { done(ec); });
+        return;
+      }
+    }
+  }
+  lowest().async_connect(endpoint, [this, &settings, index, tls_context, identity,
                                                      done = std::move(done)](boost::system::error_code ec) mutable {
     if (ec == net::error::operation_aborted) return done(ec);
     if (ec) {

@@ -28,6 +28,9 @@ struct TransportSettings {
   std::vector<std::string> alpn;         ///< e.g. x-amzn-mqtt-ca for AWS IoT on port 443
   std::string ca_file;                   ///< empty: the system's trust store
   bool verify_peer = true;
+  /// Local addresses to connect from, spread over things: each gives another ~28k ephemeral ports,
+  /// which is how one machine passes ~28k connections to one broker address. Empty: the kernel picks.
+  std::vector<net::ip::address> source_addresses;
 };
 
 /// A client TLS context: TLS 1.2+, peer verification (unless turned off), the CA, ALPN.
@@ -41,8 +44,9 @@ class Connection {
   ~Connection() { close(); }
 
   /// Connects TCP (trying each endpoint) and, for TLS, runs the handshake presenting `identity`.
+  /// `source_index` picks the local address (modulo the list) when settings.source_addresses is set.
   void async_open(const TransportSettings& settings, net::ssl::context* tls_context,
-                  const pki::CertifiedKey* identity, Handler done);
+                  const pki::CertifiedKey* identity, Handler done, std::size_t source_index = 0);
   /// Waits until the socket is readable, then reads what is there into `buffer` (non-blocking).
   /// Calls `done(ec, bytes)`; bytes == 0 with no error never happens (EOF is an error).
   void async_read(std::span<char> buffer, std::function<void(std::error_code, std::size_t)> done);
@@ -58,6 +62,7 @@ class Connection {
   tcp::socket& lowest();
   void connect_next(const TransportSettings& settings, std::size_t index, net::ssl::context* tls_context,
                     const pki::CertifiedKey* identity, Handler done);
+  std::size_t source_index_ = 0;
   net::io_context& ioc_;
   std::optional<tcp::socket> plain_;
   std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;

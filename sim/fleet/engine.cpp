@@ -3,6 +3,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -84,6 +85,19 @@ void load_identities(const scenario::Scenario& s, const RunOptions& o, const sce
   load("fleetsim-controller", false);
 }
 
+// Every thing holds a socket: lift the soft descriptor limit to the hard one, and say so if it is short.
+void raise_descriptor_limit(std::size_t things, bool quiet) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (!quiet && limit.rlim_cur < things + 64)
+    std::cerr << "fleetsim: warning: the open-file limit is " << limit.rlim_cur << " for " << things
+              << " things; raise it (ulimit -n) or some things will fail to connect\n";
+}
+
 }  // namespace
 
 nlohmann::json capacity_summary(const scenario::Scenario& s, std::uint64_t things, const Stats& st, double elapsed,
@@ -143,6 +157,12 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   FleetContext ctx;
   ctx.scenario = &s;
   ctx.transport = transport_for(s.target);
+  for (const auto& a : o.source_addresses) {
+    boost::system::error_code aec;
+    auto address = boost::asio::ip::make_address(a, aec);
+    if (aec) bad_config("--source-address '" + a + "' is not an IP address");
+    ctx.transport.source_addresses.push_back(address);
+  }
   if (ctx.transport.tls) {
     auto tls = make_client_tls_context(ctx.transport);
     if (!tls) bad_config(tls.error(), "check target.ca_file");
@@ -157,6 +177,7 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   auto expansion = scenario::expand(s, o.shard, horizon, start);
   if (expansion.things.empty()) bad_config("shard " + o.shard.describe() + " has no things", "use fewer shards");
   load_identities(s, o, expansion, ctx);
+  raise_descriptor_limit(expansion.things.size(), o.quiet);
   ctx.controller_id = "fleetsim-controller-" + s.name + "-" + std::to_string(o.shard.index);
 
   // The run directory: ledger, scenario copy, stats.

@@ -24,6 +24,7 @@ struct RunOptions {
   bool quiet = false;                      ///< no progress output
   std::optional<std::uint16_t> metrics_port;  ///< serve Prometheus text on this port (0: any free port)
   std::string metrics_address = "127.0.0.1";  ///< where it listens
+  std::vector<std::string> source_addresses;  ///< local addresses to connect from (to pass ~28k connections)
 };
 
 struct RunOutcome {

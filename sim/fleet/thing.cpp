@@ -35,6 +35,7 @@ Thing::Thing(Worker& worker, std::uint32_t slot, const scenario::ThingPlan& plan
       neighbour_(std::move(neighbour)),
       telemetry_topic_(group.topic_for(group.baseline.publish.topic, plan.name)),
       rng_(plan.seed),
+      source_index_(plan.global_index),
       session_(session_options(plan.name, worker.scenario().connection)) {}
 
 std::string Thing::command_topic() const {
@@ -79,7 +80,8 @@ void Thing::begin_connect(SteadyTime now) {
                             flush();
                             read_loop();
                             reschedule(t);
-                          });
+                          },
+                          source_index_);
   reschedule(now);
 }
 

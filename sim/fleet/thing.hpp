@@ -74,6 +74,7 @@ class Thing final : public mqtt::SessionHandler {
   std::string neighbour_;     // another thing whose topics this one's policy denies
   std::string telemetry_topic_;
   Rng rng_;
+  std::size_t source_index_;  // which local address to connect from
   mqtt::ClientSession session_;
   std::shared_ptr<Connection> connection_;  // shared: pending handlers keep an old one alive
   State state_ = State::idle;

@@ -227,7 +227,8 @@ void Worker::stop_now() {
 
 void Worker::wake(std::uint32_t slot, SteadyTime when) {
   deadlines_.schedule(slot, when);
-  if (when < armed_ && !stopping_) arm();
+  // Inside on_timer() the timer is re-armed once at the end, not once per thing.
+  if (when < armed_ && !stopping_ && !in_timer_) arm();
 }
 
 void Worker::arm() {
@@ -245,6 +246,7 @@ void Worker::arm() {
 
 void Worker::on_timer() {
   auto now = std::chrono::steady_clock::now();
+  in_timer_ = true;
   due_.clear();
   deadlines_.pop_due(now, due_);
   const auto n = static_cast<std::uint32_t>(things_.size());
@@ -259,6 +261,7 @@ void Worker::on_timer() {
       wake(live_slot(), now + live_refresh);
     }
   }
+  in_timer_ = false;
   arm();
 }
 

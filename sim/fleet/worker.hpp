@@ -100,6 +100,7 @@ class Worker {
   net::io_context ioc_{1};
   net::steady_timer timer_;
   SteadyTime armed_ = SteadyTime::max();
+  bool in_timer_ = false;
   DeadlineQueue deadlines_;
   std::vector<std::uint32_t> due_;
   std::vector<std::unique_ptr<Thing>> things_;

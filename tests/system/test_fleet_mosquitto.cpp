@@ -274,8 +274,12 @@ TEST_CASE("SIGINT stops cleanly; kill -9 leaves a readable ledger", "[mosquitto]
   TempDir dir;
   auto scenario = dir.write("s.yaml", scenario_text("stop", 4,
       "  - {name: long, kind: message-flood, things: {group: dev, count: 2}, start: 1m, duration: 1h}\n", "2h"));
+  // Both occurrences have started (they start together, but are written one after the other).
   auto started = [&](const std::string& out) {
-    return read_text(out + "/ledger.jsonl").find("\"anomaly_start\"") != std::string::npos;
+    auto text = read_text(out + "/ledger.jsonl");
+    std::size_t n = 0;
+    for (auto pos = text.find("\"anomaly_start\""); pos != std::string::npos; pos = text.find("\"anomaly_start\"", pos + 1)) ++n;
+    return n == 2;
   };
   SECTION("SIGINT") {
     std::string out = dir.path() + "/int";
