@@ -1,5 +1,5 @@
 #pragma once
-// AWS credentials as every part of sim/aws passes them around.
+// AWS credentials as a value: what the credential chain produces and the SigV4 signer consumes.
 #include <optional>
 #include <string>
 
@@ -7,12 +7,17 @@
 
 namespace fleetsim::aws {
 
+/// One set of AWS credentials: long-term keys (AKIA…) or temporary ones (ASIA… plus a session token).
 struct Credentials {
-  std::string access_key_id;
-  std::string secret_access_key;
-  std::string session_token;            ///< empty for long-term keys
-  std::optional<EpochMillis> expiration;  ///< temporary credentials expire; refresh before
-  std::string source;                   ///< where they came from ("environment", "profile default", ...), never the secret
+  std::string access_key_id;              ///< AKIA… or ASIA…
+  std::string secret_access_key;          ///< never logged
+  std::string session_token;              ///< empty for long-term keys; sent as X-Amz-Security-Token
+  std::optional<EpochMillis> expiration;  ///< when temporary credentials stop working; none = never
+
+  /// Temporary credentials must send (and sign) their session token.
+  bool has_session_token() const { return !session_token.empty(); }
+  /// True when `expiration` is set and not after `now`.
+  bool expired_at(EpochMillis now) const { return expiration && *expiration <= now; }
 };
 
 }  // namespace fleetsim::aws

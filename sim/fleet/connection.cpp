@@ -105,28 +105,6 @@ void Connection::connect_next(const TransportSettings& settings, std::size_t ind
   });
 }
 
-void Connection::async_read(std::span<char> buffer, std::function<void(std::error_code, std::size_t)> done) {
-  if (tls_) {
-    tls_->async_read_some(net::buffer(buffer.data(), buffer.size()),
-                          [done = std::move(done)](boost::system::error_code ec, std::size_t n) { done(ec, n); });
-    return;
-  }
-  plain_->async_wait(tcp::socket::wait_read, [this, buffer, done = std::move(done)](boost::system::error_code ec) {
-    if (ec) return done(ec, 0);
-    boost::system::error_code rec;
-    plain_->non_blocking(true, rec);
-    std::size_t n = plain_->read_some(net::buffer(buffer.data(), buffer.size()), rec);
-    if (rec == net::error::would_block || rec == net::error::try_again) return async_read(buffer, std::move(done));
-    done(rec, n);
-  });
-}
-
-void Connection::async_write(const std::string& data, Handler done) {
-  auto on_written = [done = std::move(done)](boost::system::error_code ec, std::size_t) { done(ec); };
-  if (tls_) net::async_write(*tls_, net::buffer(data), std::move(on_written));
-  else net::async_write(*plain_, net::buffer(data), std::move(on_written));
-}
-
 std::string Connection::alpn_selected() const {
   if (!tls_) return {};
   const unsigned char* proto = nullptr;

@@ -4,6 +4,7 @@
 // worker's shared buffer, so an idle plain connection holds no read buffer of its own.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 
 #include <functional>
 #include <memory>
@@ -48,10 +49,13 @@ class Connection {
   void async_open(const TransportSettings& settings, net::ssl::context* tls_context,
                   const pki::CertifiedKey* identity, Handler done, std::size_t source_index = 0);
   /// Waits until the socket is readable, then reads what is there into `buffer` (non-blocking).
-  /// Calls `done(ec, bytes)`; bytes == 0 with no error never happens (EOF is an error).
-  void async_read(std::span<char> buffer, std::function<void(std::error_code, std::size_t)> done);
-  /// Writes all of `data` (which must stay alive until `done`).
-  void async_write(const std::string& data, Handler done);
+  /// Calls `done(std::error_code, std::size_t bytes)`; EOF is an error. Templates, not std::function:
+  /// these run once per message and a type-erased handler would allocate each time.
+  template <class ReadHandler>
+  void async_read(std::span<char> buffer, ReadHandler&& done);
+  /// Writes all of `data` (which must stay alive until `done(std::error_code)`).
+  template <class WriteHandler>
+  void async_write(const std::string& data, WriteHandler&& done);
   /// Closes at once; pending handlers get operation_aborted.
   void close();
   bool is_open() const;
@@ -67,5 +71,35 @@ class Connection {
   std::optional<tcp::socket> plain_;
   std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;
 };
+
+template <class ReadHandler>
+void Connection::async_read(std::span<char> buffer, ReadHandler&& done) {
+  if (tls_) {
+    tls_->async_read_some(net::buffer(buffer.data(), buffer.size()),
+                          [done = std::forward<ReadHandler>(done)](boost::system::error_code ec, std::size_t n) mutable {
+                            done(std::error_code(ec), n);
+                          });
+    return;
+  }
+  plain_->async_wait(tcp::socket::wait_read,
+                     [this, buffer, done = std::forward<ReadHandler>(done)](boost::system::error_code ec) mutable {
+                       if (ec) return done(std::error_code(ec), std::size_t{0});
+                       boost::system::error_code rec;
+                       plain_->non_blocking(true, rec);
+                       std::size_t n = plain_->read_some(net::buffer(buffer.data(), buffer.size()), rec);
+                       if (rec == net::error::would_block || rec == net::error::try_again)
+                         return async_read(buffer, std::move(done));
+                       done(std::error_code(rec), n);
+                     });
+}
+
+template <class WriteHandler>
+void Connection::async_write(const std::string& data, WriteHandler&& done) {
+  auto on_written = [done = std::forward<WriteHandler>(done)](boost::system::error_code ec, std::size_t) mutable {
+    done(std::error_code(ec));
+  };
+  if (tls_) net::async_write(*tls_, net::buffer(data), std::move(on_written));
+  else net::async_write(*plain_, net::buffer(data), std::move(on_written));
+}
 
 }  // namespace fleetsim::fleet

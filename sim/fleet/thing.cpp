@@ -42,9 +42,20 @@ std::string Thing::command_topic() const {
   return group_.baseline.receive.topic.empty() ? std::string() : group_.topic_for(group_.baseline.receive.topic, name_);
 }
 
+const Knobs& Thing::knobs() const {
+  static const Knobs baseline;
+  return knobs_ ? *knobs_ : baseline;
+}
+
+void Thing::set_knobs(Knobs k) {
+  // Most things never see an anomaly: they keep no knobs of their own (a few hundred bytes each).
+  if (effects_.empty()) knobs_.reset();
+  else knobs_ = std::make_unique<Knobs>(std::move(k));
+}
+
 double Thing::capped_publish_rate(EpochMillis t) const {
   // AWS IoT discards publishes past 100/s per connection; floods stop at the configured quota.
-  return std::min(publish_rate(group_, knobs_, t), worker_.scenario().connection.publishes_per_connection.per_second);
+  return std::min(publish_rate(group_, knobs(), t), worker_.scenario().connection.publishes_per_connection.per_second);
 }
 
 SteadyTime Thing::real_time_of(EpochMillis t, SteadyTime now) const {
@@ -118,10 +129,10 @@ void Thing::after_connected_schedule(EpochMillis s) {
   if (group_.baseline.device_metrics.enabled && next_report_ == 0)
     next_report_ = s + static_cast<EpochMillis>(rng_.uniform01() * double(group_.baseline.device_metrics.every.count()));
   if (next_planned_reconnect_ == 0) {
-    double r = group_.baseline.reconnects.per_second + knobs_.reconnect_rate;
+    double r = group_.baseline.reconnects.per_second + knobs().reconnect_rate;
     next_planned_reconnect_ = r > 0 ? s + static_cast<EpochMillis>(rng_.exponential(1000.0 / r)) : never;
   }
-  if (knobs_.auth_failure_rate > 0 && next_denial_ == 0) next_denial_ = s;
+  if (knobs().auth_failure_rate > 0 && next_denial_ == 0) next_denial_ = s;
 }
 
 void Thing::on_message(const mqtt::Publish& m) {
@@ -207,8 +218,8 @@ void Thing::publish_telemetry(SteadyTime now, EpochMillis s) {
   auto lateness = std::chrono::microseconds(
       static_cast<std::int64_t>(double(s - next_publish_) * 1000.0 / worker_.clock().scale()));
   // Silence drops publishes; the schedule goes on so the thing resumes on time.
-  if (knobs_.silenced <= 0 || rng_.uniform01() >= knobs_.silenced) {
-    auto size = payload_size(group_, knobs_, rng_);
+  if (knobs().silenced <= 0 || rng_.uniform01() >= knobs().silenced) {
+    auto size = payload_size(group_, knobs(), rng_);
     auto qos = group_.baseline.publish.qos ? mqtt::QoS::at_least_once : mqtt::QoS::at_most_once;
     if (send(telemetry_topic_, worker_.payload(size), qos, now)) {
       worker_.stats().lateness.record(lateness.count());
@@ -222,7 +233,7 @@ void Thing::publish_telemetry(SteadyTime now, EpochMillis s) {
 }
 
 void Thing::publish_report(SteadyTime now) {
-  auto report = device_report(group_, knobs_, ++report_id_, since_report_, rng_);
+  auto report = device_report(group_, knobs(), ++report_id_, since_report_, rng_);
   since_report_ = {};
   if (send("$aws/things/" + name_ + "/defender/metrics/json", report, mqtt::QoS::at_least_once, now))
     ++worker_.stats().reports_sent;
@@ -231,8 +242,8 @@ void Thing::publish_report(SteadyTime now) {
 
 void Thing::deny_once(SteadyTime now) {
   // Alternate publish and subscribe for mode both.
-  bool subscribe = knobs_.auth_mode == "subscribe" || (knobs_.auth_mode == "both" && (denial_toggle_++ % 2));
-  auto topic = denied_topic(group_, knobs_, name_, neighbour_, subscribe);
+  bool subscribe = knobs().auth_mode == "subscribe" || (knobs().auth_mode == "both" && (denial_toggle_++ % 2));
+  auto topic = denied_topic(group_, knobs(), name_, neighbour_, subscribe);
   if (state_ == State::connected) {
     if (subscribe) {
       std::string_view filter = topic;
@@ -241,7 +252,7 @@ void Thing::deny_once(SteadyTime now) {
       ++worker_.stats().denied_attempts;
     }
   }
-  auto interval = next_interval(knobs_.auth_failure_rate, 0.2, rng_);
+  auto interval = next_interval(knobs().auth_failure_rate, 0.2, rng_);
   next_denial_ = interval ? next_denial_ + interval->count() : never;
 }
 
@@ -250,7 +261,7 @@ void Thing::planned_reconnect(SteadyTime now) {
     next_planned_reconnect_ = worker_.clock().now() + 1;  // after the write in progress
     return;
   }
-  double r = group_.baseline.reconnects.per_second + knobs_.reconnect_rate;
+  double r = group_.baseline.reconnects.per_second + knobs().reconnect_rate;
   next_planned_reconnect_ = r > 0 ? worker_.clock().now() + static_cast<EpochMillis>(rng_.exponential(1000.0 / r)) : never;
   if (state_ != State::connected) return;
   ++worker_.stats().disconnects_planned;
@@ -335,7 +346,7 @@ void Thing::on_deadline(SteadyTime now) {
     for (int i = 0; i < 64 && next_publish_ <= s; ++i) publish_telemetry(now, s);
     if (next_publish_ <= s) next_publish_ = s;  // still behind: the next wake-up continues
     if (group_.baseline.device_metrics.enabled && next_report_ <= s) publish_report(now);
-    if (knobs_.auth_failure_rate > 0 && next_denial_ <= s) deny_once(now);
+    if (knobs().auth_failure_rate > 0 && next_denial_ <= s) deny_once(now);
     if (next_planned_reconnect_ <= s) planned_reconnect(now);
   }
   flush();
@@ -347,7 +358,7 @@ void Thing::reschedule(SteadyTime now) {
   if (state_ == State::connected) {
     EpochMillis next = next_publish_;
     if (group_.baseline.device_metrics.enabled) next = std::min(next, next_report_);
-    if (knobs_.auth_failure_rate > 0) next = std::min(next, next_denial_);
+    if (knobs().auth_failure_rate > 0) next = std::min(next, next_denial_);
     next = std::min(next, next_planned_reconnect_);
     when = std::min(when, real_time_of(next, now));
   }
@@ -357,14 +368,14 @@ void Thing::reschedule(SteadyTime now) {
 
 void Thing::add_effect(ActiveEffect effect, SteadyTime now) {
   effects_.push_back(std::move(effect));
-  knobs_ = knobs_for(effects_, group_);
+  set_knobs(knobs_for(effects_, group_));
   EpochMillis s = worker_.clock().now();
   // A new rate applies at once, not after the baseline's next (long) interval.
   if (auto i = next_interval(capped_publish_rate(s), group_.baseline.publish.jitter, rng_))
     next_publish_ = std::min(next_publish_, s + i->count());
-  if (knobs_.auth_failure_rate > 0) next_denial_ = s;
-  if (knobs_.reconnect_rate > 0) {
-    double r = group_.baseline.reconnects.per_second + knobs_.reconnect_rate;
+  if (knobs().auth_failure_rate > 0) next_denial_ = s;
+  if (knobs().reconnect_rate > 0) {
+    double r = group_.baseline.reconnects.per_second + knobs().reconnect_rate;
     next_planned_reconnect_ = std::min(next_planned_reconnect_, s + static_cast<EpochMillis>(rng_.exponential(1000.0 / r)));
   }
   reschedule(now);
@@ -372,10 +383,10 @@ void Thing::add_effect(ActiveEffect effect, SteadyTime now) {
 
 void Thing::remove_effect(const std::string& id, SteadyTime now) {
   std::erase_if(effects_, [&](const ActiveEffect& e) { return e.ledger_id == id; });
-  knobs_ = knobs_for(effects_, group_);
+  set_knobs(knobs_for(effects_, group_));
   EpochMillis s = worker_.clock().now();
-  if (knobs_.auth_failure_rate <= 0) next_denial_ = 0;
-  if (knobs_.reconnect_rate <= 0) {
+  if (knobs().auth_failure_rate <= 0) next_denial_ = 0;
+  if (knobs().reconnect_rate <= 0) {
     double r = group_.baseline.reconnects.per_second;
     next_planned_reconnect_ = r > 0 ? s + static_cast<EpochMillis>(rng_.exponential(1000.0 / r)) : never;
   }

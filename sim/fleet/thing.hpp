@@ -42,7 +42,7 @@ class Thing final : public mqtt::SessionHandler {
   State state() const { return state_; }
   const std::vector<ActiveEffect>& effects() const { return effects_; }
   /// Receive traffic the controller owes this thing (commands per second now, scenario time).
-  double command_rate(EpochMillis t) const { return receive_rate(group_, knobs_, t); }
+  double command_rate(EpochMillis t) const { return receive_rate(group_, knobs(), t); }
   std::string command_topic() const;
 
   // mqtt::SessionHandler
@@ -65,6 +65,8 @@ class Thing final : public mqtt::SessionHandler {
   bool send(std::string_view topic, std::string_view payload, mqtt::QoS qos, SteadyTime now);
   SteadyTime real_time_of(EpochMillis scenario_t, SteadyTime now) const;
   double capped_publish_rate(EpochMillis t) const;
+  const Knobs& knobs() const;
+  void set_knobs(Knobs k);
   void after_connected_schedule(EpochMillis scenario_now);
 
   Worker& worker_;
@@ -81,7 +83,7 @@ class Thing final : public mqtt::SessionHandler {
   std::uint64_t generation_ = 0;  // bumps on every (re)connect: completions of an old connection are ignored
   bool write_in_flight_ = false;
   std::string write_buffer_;
-  Knobs knobs_;
+  std::unique_ptr<Knobs> knobs_;  // null while no anomaly is active
   std::vector<ActiveEffect> effects_;
   unsigned failures_in_a_row_ = 0;
   SteadyTime connect_started_{};

@@ -9,6 +9,7 @@ namespace fleetsim::fleet {
 
 namespace {
 constexpr auto live_refresh = std::chrono::seconds(1);
+constexpr SteadyTime::duration tick = std::chrono::milliseconds(1);  // scheduling granularity
 constexpr std::size_t read_buffer_size = 64 * 1024;
 constexpr std::size_t max_payload = 128 * 1024;  // AWS IoT's limit; anomalies are capped at it
 }  // namespace
@@ -233,6 +234,12 @@ void Worker::wake(std::uint32_t slot, SteadyTime when) {
 
 void Worker::arm() {
   auto earliest = deadlines_.earliest();
+  if (earliest != SteadyTime::max()) {
+    // Round up to the worker's tick so one wake-up serves every thing due in it: re-arming the timer
+    // per message costs more than the message.
+    auto since = earliest.time_since_epoch();
+    earliest = SteadyTime((since + tick - SteadyTime::duration(1)) / tick * tick);
+  }
   if (earliest == armed_) return;
   armed_ = earliest;
   if (earliest == SteadyTime::max()) return;
