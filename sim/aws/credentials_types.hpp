@@ -13,6 +13,7 @@ struct Credentials {
   std::string secret_access_key;          ///< never logged
   std::string session_token;              ///< empty for long-term keys; sent as X-Amz-Security-Token
   std::optional<EpochMillis> expiration;  ///< when temporary credentials stop working; none = never
+  std::string source;                     ///< where they came from ("environment", "profile default"); no secret
 
   /// Temporary credentials must send (and sign) their session token.
   bool has_session_token() const { return !session_token.empty(); }
