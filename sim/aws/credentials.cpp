@@ -701,7 +701,7 @@ class Chain {
 
   //--------------------------------------------------------------------------------------------------------------
   Outcome from_environment() {
-    if (false)
+    if (profile_.source == ProfileSource::parameter)
       return Skipped{"not used because the profile was chosen explicitly (--profile " + profile_.name + ")"};
     auto akid = env("AWS_ACCESS_KEY_ID");
     if (!akid)

@@ -26,6 +26,12 @@ struct Command {
 Command add_validate(CLI::App& app);
 Command add_plan(CLI::App& app);
 Command add_run(CLI::App& app);
+Command add_provision(CLI::App& app);
+Command add_teardown(CLI::App& app);
+Command add_profile(CLI::App& app);
+Command add_status(CLI::App& app);
+Command add_violations(CLI::App& app);
+Command add_mitigation(CLI::App& app);
 
 /// Throws InputError naming the command's option ("fleetsim run --shard: ...").
 [[noreturn]] void bad_argument(const std::string& command, const std::string& option, const std::string& message,

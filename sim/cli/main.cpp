@@ -17,7 +17,13 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("fleetsim ") + FLEETSIM_VERSION);
   app.require_subcommand(1);
   std::vector<fleetsim::cli::Command> commands{fleetsim::cli::add_validate(app), fleetsim::cli::add_plan(app),
-                                                 fleetsim::cli::add_run(app)};
+                                                 fleetsim::cli::add_run(app),
+                                                 fleetsim::cli::add_provision(app),
+                                                 fleetsim::cli::add_teardown(app),
+                                                 fleetsim::cli::add_profile(app),
+                                                 fleetsim::cli::add_status(app),
+                                                 fleetsim::cli::add_violations(app),
+                                                 fleetsim::cli::add_mitigation(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

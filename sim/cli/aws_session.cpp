@@ -1,0 +1,90 @@
+#include "sim/cli/aws_session.hpp"
+
+#include <iostream>
+
+#include "sim/cli/commands.hpp"
+#include "sim/core/time.hpp"
+
+namespace fleetsim::cli {
+
+void add_aws_options(CLI::App* app, AwsCliOptions& o) {
+  app->add_option("--region", o.region, "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)");
+  app->add_option("--profile", o.profile, "Named profile from ~/.aws/config and ~/.aws/credentials");
+  app->add_option("--endpoint-url", o.endpoint_url, "Send requests here instead (e.g. the local emulator)");
+  app->add_option("--ca-bundle", o.ca_bundle, "CA bundle to verify the endpoint's certificate");
+  app->add_option("--output", o.output, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+}
+
+AwsSession make_aws_session(const AwsCliOptions& o) {
+  aws::AwsConfigOptions config;
+  config.profile = o.profile;
+  config.region = o.region;
+  config.http.ca_file = o.ca_bundle;
+  AwsSession session;
+  session.credentials = std::make_unique<aws::CredentialProvider>(config);
+  auto region = session.credentials->region();
+  if (!region) bad_argument("aws", "--region", region.error(), "pass --region or set AWS_REGION");
+  // Fail early and clearly when no credentials can be found, before any request.
+  if (auto c = session.credentials->get(); !c)
+    throw InputError({{Diagnostic::Severity::error, {"AWS credentials", 0, 0}, c.error(),
+                       "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or --profile"}});
+  aws::IotClientOptions client;
+  client.region = *region;
+  client.endpoint_url = o.endpoint_url;
+  client.http.ca_file = o.ca_bundle;
+  auto* provider = session.credentials.get();
+  session.client = std::make_unique<aws::IotClient>(client, [provider] { return provider->get(); });
+  return session;
+}
+
+void aws_failure(const aws::AwsError& e) {
+  std::cerr << "fleetsim: " << e.describe() << '\n';
+  std::exit(exit_runtime_failure);
+}
+
+nlohmann::json expect_ok(aws::AwsResult<nlohmann::json> r) {
+  if (auto* e = std::get_if<aws::AwsError>(&r)) aws_failure(*e);
+  return std::get<nlohmann::json>(std::move(r));
+}
+
+namespace {
+std::string cell(const nlohmann::json& row, const std::string& column) {
+  const nlohmann::json* v = &row;
+  for (std::size_t start = 0; start <= column.size();) {
+    auto dot = column.find('.', start);
+    auto key = column.substr(start, dot - start);
+    if (!v->is_object() || !v->contains(key)) return "-";
+    v = &(*v)[key];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (v->is_string()) return v->get<std::string>();
+  if (v->is_number() && (column.find("Date") != std::string::npos || column.find("Time") != std::string::npos))
+    return format_rfc3339(static_cast<EpochMillis>(v->get<double>() * 1000));
+  return v->dump();
+}
+}  // namespace
+
+void print_rows(const nlohmann::json& rows, const std::vector<std::string>& columns, const std::string& output) {
+  if (output == "json") {
+    std::cout << rows.dump(2) << '\n';
+    return;
+  }
+  std::vector<std::vector<std::string>> table{columns};
+  for (const auto& row : rows) {
+    std::vector<std::string> line;
+    for (const auto& c : columns) line.push_back(cell(row, c));
+    table.push_back(std::move(line));
+  }
+  std::vector<std::size_t> width(columns.size());
+  for (const auto& line : table)
+    for (std::size_t i = 0; i < line.size(); ++i) width[i] = std::max(width[i], line[i].size());
+  for (const auto& line : table) {
+    for (std::size_t i = 0; i < line.size(); ++i)
+      std::cout << line[i] << (i + 1 < line.size() ? std::string(width[i] - line[i].size() + 2, ' ') : "");
+    std::cout << '\n';
+  }
+  if (rows.empty()) std::cout << "(none)\n";
+}
+
+}  // namespace fleetsim::cli

@@ -1,0 +1,41 @@
+#pragma once
+// The AWS options every control-plane command shares (as the AWS CLI names them), and the client
+// they build: credentials and region from the usual chain, --endpoint-url for the local emulator.
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/aws/credentials.hpp"
+#include "sim/aws/iot_client.hpp"
+
+namespace fleetsim::cli {
+
+struct AwsCliOptions {
+  std::string region;
+  std::string profile;
+  std::string endpoint_url;
+  std::string ca_bundle;
+  std::string output = "table";
+};
+
+void add_aws_options(CLI::App* app, AwsCliOptions& options);
+
+/// A client ready to call; throws InputError (exit 2) when region or credentials cannot be found.
+struct AwsSession {
+  std::unique_ptr<aws::CredentialProvider> credentials;
+  std::unique_ptr<aws::IotClient> client;
+};
+AwsSession make_aws_session(const AwsCliOptions& options);
+
+/// An AWS error ends the command with exit 3 and the error's full description.
+[[noreturn]] void aws_failure(const aws::AwsError& e);
+/// The JSON of a successful call, or exit 3.
+nlohmann::json expect_ok(aws::AwsResult<nlohmann::json> r);
+
+/// Prints rows as a table (the given columns, from each object's keys; nested with '.') or as JSON.
+void print_rows(const nlohmann::json& rows, const std::vector<std::string>& columns, const std::string& output);
+
+}  // namespace fleetsim::cli
