@@ -7,13 +7,17 @@
 
 namespace fleetsim::cli {
 
-void add_aws_options(CLI::App* app, AwsCliOptions& o) {
+template <class Target>
+void add_options_to(Target* app, AwsCliOptions& o) {
   app->add_option("--region", o.region, "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)");
   app->add_option("--profile", o.profile, "Named profile from ~/.aws/config and ~/.aws/credentials");
   app->add_option("--endpoint-url", o.endpoint_url, "Send requests here instead (e.g. the local emulator)");
   app->add_option("--ca-bundle", o.ca_bundle, "CA bundle to verify the endpoint's certificate");
   app->add_option("--output", o.output, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
 }
+
+void add_aws_options(CLI::App* app, AwsCliOptions& o) { add_options_to(app, o); }
+void add_aws_options(CLI::Option_group* group, AwsCliOptions& o) { add_options_to(group, o); }
 
 AwsSession make_aws_session(const AwsCliOptions& o) {
   aws::AwsConfigOptions config;

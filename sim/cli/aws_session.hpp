@@ -22,6 +22,7 @@ struct AwsCliOptions {
 };
 
 void add_aws_options(CLI::App* app, AwsCliOptions& options);
+void add_aws_options(CLI::Option_group* group, AwsCliOptions& options);
 
 /// A client ready to call; throws InputError (exit 2) when region or credentials cannot be found.
 struct AwsSession {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <sstream>
 
+#include "sim/cli/aws_session.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/fleet/engine.hpp"
 #include "sim/scenario/expand.hpp"
@@ -26,6 +27,7 @@ struct RunCommandOptions {
   int metrics_port = -1;
   std::string metrics_address = "127.0.0.1";
   std::vector<std::string> source_addresses;
+  AwsCliOptions aws;
 };
 
 }  // namespace
@@ -58,8 +60,19 @@ Command add_run(CLI::App& app) {
                   "Local address to connect from; repeat it to spread things over several (each gives ~28k "
                   "ephemeral ports, e.g. 127.0.0.2 and 127.0.0.3 for 50k things on loopback)")
       ->allow_extra_args(false);
+  auto* aws_group = sub->add_option_group("AWS", "For --target aws: where to find the account's data endpoint");
+  add_aws_options(aws_group, opts->aws);
   return {sub, [opts] {
             auto [s, shard] = load_for_command("run", opts->file, opts->target, opts->shard);
+            if (s.target.kind == scenario::Target::Kind::aws && s.target.host.empty()) {
+              // The account's ATS data endpoint, as the AWS guide says to use; things connect to it on 8883.
+              auto session = make_aws_session(opts->aws);
+              auto r = expect_ok(session.client->call("DescribeEndpoint", {{"endpointType", "iot:Data-ATS"}}));
+              s.target.host = r["endpointAddress"].get<std::string>();
+              s.target.port = 8883;
+              s.target.tls = true;
+              std::cerr << "data endpoint: " << s.target.host << ":" << s.target.port << '\n';
+            }
             if (!opts->ca.empty()) s.target.ca_file = opts->ca;
             fleet::RunOptions run;
             run.shard = shard;
