@@ -9,8 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -20,6 +18,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -124,11 +123,16 @@ std::string xml_decode(std::string_view s) {
     }
     auto entity = s.substr(i + 1, semi - i - 1);
     std::optional<unsigned> code;
-    if (entity == "amp") code = '&';
-    else if (entity == "lt") code = '<';
-    else if (entity == "gt") code = '>';
-    else if (entity == "quot") code = '"';
-    else if (entity == "apos") code = '\'';
+    if (entity == "amp")
+      code = '&';
+    else if (entity == "lt")
+      code = '<';
+    else if (entity == "gt")
+      code = '>';
+    else if (entity == "quot")
+      code = '"';
+    else if (entity == "apos")
+      code = '\'';
     else if (entity.starts_with("#x") || entity.starts_with("#X") || entity.starts_with("#")) {
       bool hex = entity.size() > 1 && (entity[1] == 'x' || entity[1] == 'X');
       auto digits = entity.substr(hex ? 2 : 1);
@@ -169,8 +173,8 @@ std::optional<std::string_view> xml_element(std::string_view xml, std::string_vi
     pos = xml.find(open, pos);
     if (pos == std::string_view::npos) return std::nullopt;
     auto after = pos + open.size();
-    if (after < xml.size() && (xml[after] == '>' || xml[after] == ' ' || xml[after] == '\t' ||
-                               xml[after] == '\n' || xml[after] == '\r'))
+    if (after < xml.size() &&
+        (xml[after] == '>' || xml[after] == ' ' || xml[after] == '\t' || xml[after] == '\n' || xml[after] == '\r'))
       break;
     pos = after;  // a longer tag name with the same prefix
   }
@@ -207,8 +211,8 @@ std::optional<std::string> json_string(const json& j, const char* key) {
 struct ProcessOutcome {
   std::string spawn_error;  ///< non-empty when it could not be started
   bool timed_out = false;
-  int exit_status = -1;     ///< when it exited
-  int signal = 0;           ///< when a signal killed it
+  int exit_status = -1;  ///< when it exited
+  int signal = 0;        ///< when a signal killed it
   std::string out, err;
 };
 
@@ -306,8 +310,10 @@ ProcessOutcome run_command(const std::vector<std::string>& argv, std::chrono::mi
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (waited == pid) {
-    if (WIFEXITED(status)) r.exit_status = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+    if (WIFEXITED(status))
+      r.exit_status = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      r.signal = WTERMSIG(status);
   }
   return r;
 }
@@ -329,7 +335,8 @@ bool allowed_container_host(const std::string& host) {
 
 bool valid_region(std::string_view r) {
   if (r.empty() || r.size() > 64) return false;
-  return std::all_of(r.begin(), r.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+  return std::all_of(r.begin(), r.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
 }
 
 std::string profile_not_found(const ProfileChoice& choice, const SharedConfig& files) {
@@ -380,15 +387,15 @@ Expected<std::string> region_from(const AwsConfigOptions& options, const Profile
       own = *files;
       loaded = &*own;
     }
-    if (choice.must_exist() && !loaded->has_profile(choice.name))
-      return unexpected(profile_not_found(choice, *loaded));
+    if (choice.must_exist() && !loaded->has_profile(choice.name)) return unexpected(profile_not_found(choice, *loaded));
     region = profile_region(*loaded, choice.name);
     from = "region in profile '" + choice.name + "'";
     if (region.empty()) {
       std::string file = loaded->config_path.empty() ? std::string("~/.aws/config") : loaded->config_path;
-      return unexpected("no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or add "
-                        "'region = us-east-1' (your region) under " + config_section_label(choice.name) + " in " +
-                        file);
+      return unexpected(
+          "no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or add "
+          "'region = us-east-1' (your region) under " +
+          config_section_label(choice.name) + " in " + file);
     }
   }
   region = trim(region);
@@ -560,14 +567,19 @@ Expected<std::vector<std::string>> split_command_line(std::string_view line) {
   for (std::size_t i = 0; i < line.size(); ++i) {
     char c = line[i];
     if (quote == '\'') {
-      if (c == '\'') quote = 0;
-      else word += c;
+      if (c == '\'')
+        quote = 0;
+      else
+        word += c;
       continue;
     }
     if (quote == '"') {
-      if (c == '"') quote = 0;
-      else if (c == '\\' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\')) word += line[++i];
-      else word += c;
+      if (c == '"')
+        quote = 0;
+      else if (c == '\\' && i + 1 < line.size() && (line[i + 1] == '"' || line[i + 1] == '\\'))
+        word += line[++i];
+      else
+        word += c;
       continue;
     }
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
@@ -586,8 +598,9 @@ Expected<std::vector<std::string>> split_command_line(std::string_view line) {
       word += c;
     }
   }
-  if (quote) return unexpected(std::string("the command line has an unclosed ") + (quote == '"' ? "double" : "single") +
-                               " quote");
+  if (quote)
+    return unexpected(std::string("the command line has an unclosed ") + (quote == '"' ? "double" : "single") +
+                      " quote");
   if (in_word) out.push_back(std::move(word));
   return out;
 }
@@ -597,22 +610,41 @@ Expected<std::vector<std::string>> split_command_line(std::string_view line) {
 
 namespace {
 
-enum class Step { environment, assume_role, web_identity, sso, shared_credentials, process, config_file, container, imds };
-constexpr std::array<Step, 9> all_steps = {Step::environment,        Step::assume_role, Step::web_identity,
-                                           Step::sso,                Step::shared_credentials, Step::process,
-                                           Step::config_file,        Step::container,   Step::imds};
+enum class Step {
+  environment,
+  assume_role,
+  web_identity,
+  sso,
+  shared_credentials,
+  process,
+  config_file,
+  container,
+  imds
+};
+constexpr std::array<Step, 9> all_steps = {Step::environment, Step::assume_role,        Step::web_identity,
+                                           Step::sso,         Step::shared_credentials, Step::process,
+                                           Step::config_file, Step::container,          Step::imds};
 
 std::string_view step_name(Step s) {
   switch (s) {
-    case Step::environment: return "environment";
-    case Step::assume_role: return "assume-role profile";
-    case Step::web_identity: return "web identity";
-    case Step::sso: return "SSO profile";
-    case Step::shared_credentials: return "shared credentials file";
-    case Step::process: return "credential_process";
-    case Step::config_file: return "config file";
-    case Step::container: return "container endpoint";
-    case Step::imds: return "instance metadata (IMDS)";
+    case Step::environment:
+      return "environment";
+    case Step::assume_role:
+      return "assume-role profile";
+    case Step::web_identity:
+      return "web identity";
+    case Step::sso:
+      return "SSO profile";
+    case Step::shared_credentials:
+      return "shared credentials file";
+    case Step::process:
+      return "credential_process";
+    case Step::config_file:
+      return "config file";
+    case Step::container:
+      return "container endpoint";
+    case Step::imds:
+      return "instance metadata (IMDS)";
   }
   return "?";
 }
@@ -649,8 +681,8 @@ class Chain {
   Outcome run(Step s) {
     Outcome o = dispatch(s);
     if (auto* c = std::get_if<Credentials>(&o); c && c->expiration && *c->expiration <= clock_.now())
-      return Failed{c->source + " gave credentials that expired at " + format_rfc3339(*c->expiration) +
-                    " (now " + format_rfc3339(clock_.now()) + "); check the system clock"};
+      return Failed{c->source + " gave credentials that expired at " + format_rfc3339(*c->expiration) + " (now " +
+                    format_rfc3339(clock_.now()) + "); check the system clock"};
     return o;
   }
 
@@ -669,8 +701,9 @@ class Chain {
     }
     std::string msg = "no AWS credentials found for profile '" + profile_.name + "'; tried, in order:";
     for (const auto& [s, why] : skipped) msg += "\n  " + std::string(step_name(s)) + ": " + why;
-    msg += "\nset AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run 'aws configure', or choose a configured profile "
-           "with --profile or AWS_PROFILE";
+    msg +=
+        "\nset AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run 'aws configure', or choose a configured profile "
+        "with --profile or AWS_PROFILE";
     return msg;
   }
 
@@ -686,15 +719,24 @@ class Chain {
 
   Outcome dispatch(Step s) {
     switch (s) {
-      case Step::environment: return from_environment();
-      case Step::assume_role: return assume_role();
-      case Step::web_identity: return web_identity();
-      case Step::sso: return sso();
-      case Step::shared_credentials: return shared_credentials();
-      case Step::process: return credential_process();
-      case Step::config_file: return config_file();
-      case Step::container: return container();
-      case Step::imds: return instance_metadata();
+      case Step::environment:
+        return from_environment();
+      case Step::assume_role:
+        return assume_role();
+      case Step::web_identity:
+        return web_identity();
+      case Step::sso:
+        return sso();
+      case Step::shared_credentials:
+        return shared_credentials();
+      case Step::process:
+        return credential_process();
+      case Step::config_file:
+        return config_file();
+      case Step::container:
+        return container();
+      case Step::imds:
+        return instance_metadata();
     }
     return Skipped{"unknown provider"};
   }
@@ -732,8 +774,8 @@ class Chain {
     return Failed{profile_label() + " assumes a role (role_arn with " +
                   (setting("source_profile") ? "source_profile" : "credential_source") +
                   "), which fleetsim does not support yet; export the role's credentials instead: "
-                  "eval \"$(aws configure export-credentials --profile " + profile_.name +
-                  " --format env)\" and run without --profile"};
+                  "eval \"$(aws configure export-credentials --profile " +
+                  profile_.name + " --format env)\" and run without --profile"};
   }
 
   //--------------------------------------------------------------------------------------------------------------
@@ -766,7 +808,8 @@ class Chain {
       token_from = "web_identity_token_file of " + profile_label();
     }
     if (!token_file)
-      return Skipped{"AWS_WEB_IDENTITY_TOKEN_FILE is not set and " + profile_label() + " has no web_identity_token_file"};
+      return Skipped{"AWS_WEB_IDENTITY_TOKEN_FILE is not set and " + profile_label() +
+                     " has no web_identity_token_file"};
     auto role_arn = env("AWS_ROLE_ARN");
     if (!role_arn) role_arn = setting("role_arn");
     if (!role_arn)
@@ -837,14 +880,16 @@ class Chain {
     Credentials c;
     c.access_key_id = *akid;
     c.secret_access_key = *secret;
-    c.session_token = value_of(section, "aws_session_token").value_or(value_of(section, "aws_security_token").value_or(""));
+    c.session_token =
+        value_of(section, "aws_session_token").value_or(value_of(section, "aws_security_token").value_or(""));
     c.source = kind + " " + where;
     return c;
   }
 
   Outcome shared_credentials() {
     const auto& path = files_->credentials_path;
-    if (path.empty()) return Skipped{"no home directory for ~/.aws/credentials (set HOME or AWS_SHARED_CREDENTIALS_FILE)"};
+    if (path.empty())
+      return Skipped{"no home directory for ~/.aws/credentials (set HOME or AWS_SHARED_CREDENTIALS_FILE)"};
     if (!files_->credentials_found) return Skipped{path + " does not exist"};
     auto it = files_->credentials_profiles.find(profile_.name);
     if (it == files_->credentials_profiles.end()) return Skipped{path + " has no [" + profile_.name + "] section"};
@@ -873,10 +918,12 @@ class Chain {
     what += " (" + argv->front() + ")";
     auto r = run_command(*argv, options_.process_timeout);
     if (!r.spawn_error.empty()) return Failed{what + " could not be started: " + r.spawn_error};
-    if (r.timed_out) return Failed{what + " did not finish within " + seconds_text(options_.process_timeout) + "; it was killed"};
+    if (r.timed_out)
+      return Failed{what + " did not finish within " + seconds_text(options_.process_timeout) + "; it was killed"};
     auto err = trim(r.err);
     if (err.size() > 2000) err = err.substr(0, 2000) + "...";
-    if (r.signal) return Failed{what + " was killed by signal " + std::to_string(r.signal) + (err.empty() ? "" : ": " + err)};
+    if (r.signal)
+      return Failed{what + " was killed by signal " + std::to_string(r.signal) + (err.empty() ? "" : ": " + err)};
     if (r.exit_status != 0)
       return Failed{what + " exited with status " + std::to_string(r.exit_status) +
                     (err.empty() ? " and no message on stderr" : ": " + err)};
@@ -885,7 +932,9 @@ class Chain {
     auto version = j.find("Version");
     if (version == j.end() || !version->is_number_integer() || version->get<std::int64_t>() != 1)
       return Failed{what + " printed Version " +
-                    (version == j.end() ? std::string("<missing>") : version->is_number() ? version->dump() : "<not a number>") +
+                    (version == j.end()     ? std::string("<missing>")
+                     : version->is_number() ? version->dump()
+                                            : "<not a number>") +
                     "; only Version 1 is supported"};
     Credentials c;
     auto akid = json_string(j, "AccessKeyId");
@@ -938,8 +987,10 @@ class Chain {
       auto u = parse_url(*full);
       if (!u) return Failed{"AWS_CONTAINER_CREDENTIALS_FULL_URI: " + u.error()};
       if (!u->tls && !allowed_container_host(u->host))
-        return Failed{"AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback address, "
-                      "169.254.170.2, 169.254.170.23, fd00:ec2::23 or localhost; refusing host '" + u->host + "'"};
+        return Failed{
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback address, "
+            "169.254.170.2, 169.254.170.23, fd00:ec2::23 or localhost; refusing host '" +
+            u->host + "'"};
       url = *full;
       from = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
     } else {
@@ -1005,8 +1056,10 @@ class Chain {
   Outcome instance_metadata() {
     if (is_true(env("AWS_EC2_METADATA_DISABLED"))) return Skipped{"AWS_EC2_METADATA_DISABLED is true"};
     std::string base;
-    if (auto e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT")) base = *e;
-    else if (auto s = setting("ec2_metadata_service_endpoint")) base = *s;
+    if (auto e = env("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
+      base = *e;
+    else if (auto s = setting("ec2_metadata_service_endpoint"))
+      base = *s;
     else {
       auto mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
       if (!mode) mode = setting("ec2_metadata_service_endpoint_mode");
@@ -1041,8 +1094,8 @@ class Chain {
     if (tres.status == 200 && !tres.body.empty()) {
       token = tres.body;
     } else if (tres.status == 403 || tres.status == 404 || tres.status == 405) {
-      if (v1_disabled) return fail("the token request was refused (HTTP " + std::to_string(tres.status) +
-                                   ") and IMDSv1 is disabled");
+      if (v1_disabled)
+        return fail("the token request was refused (HTTP " + std::to_string(tres.status) + ") and IMDSv1 is disabled");
     } else {
       return fail("the token request answered HTTP " + std::to_string(tres.status));
     }
@@ -1066,7 +1119,8 @@ class Chain {
     got = send(get);
     if (auto* e = std::get_if<HttpError>(&got)) return fail("the credentials request failed: " + e->message);
     const auto& cres = std::get<HttpResponse>(got);
-    if (cres.status != 200) return fail("the credentials request for role " + role + " answered HTTP " + std::to_string(cres.status));
+    if (cres.status != 200)
+      return fail("the credentials request for role " + role + " answered HTTP " + std::to_string(cres.status));
     auto c = metadata_credentials(cres.body);
     if (auto* why = std::get_if<std::string>(&c)) return fail("role " + role + ": " + *why);
     auto& creds = std::get<Credentials>(c);
@@ -1107,8 +1161,8 @@ struct CredentialProvider::Impl {
   mutable std::mutex mutex;
   Chain chain;
   std::optional<Credentials> cached;
-  Step step = Step::environment;       // the provider that gave `cached`
-  EpochMillis next_attempt = 0;        // no advisory refresh before this
+  Step step = Step::environment;  // the provider that gave `cached`
+  EpochMillis next_attempt = 0;   // no advisory refresh before this
   int fetches = 0;
 };
 

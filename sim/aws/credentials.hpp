@@ -72,7 +72,7 @@ struct AwsConfigOptions {
   std::chrono::milliseconds container_timeout{2000};  ///< per container endpoint request (botocore: 2 s)
   std::chrono::milliseconds sts_timeout{10'000};      ///< for the STS exchange
   std::chrono::milliseconds process_timeout{60'000};  ///< credential_process is killed after this
-  HttpClientOptions http;  ///< TLS settings for STS and https container endpoints
+  HttpClientOptions http;                             ///< TLS settings for STS and https container endpoints
 };
 
 //----------------------------------------------------------------------------------------------------------------

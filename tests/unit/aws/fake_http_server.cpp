@@ -1,5 +1,7 @@
 #include "tests/unit/aws/fake_http_server.hpp"
 
+#include <atomic>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -8,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -72,7 +73,8 @@ std::map<std::string, std::string> FakeRequest::form() const {
     auto pair = rest.substr(0, amp);
     auto eq = pair.find('=');
     if (!pair.empty())
-      fields[percent_decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+      fields[percent_decode(pair.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
     rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
   }
   return fields;
@@ -94,11 +96,13 @@ struct FakeHttpServer::Impl {
   tcp::acceptor acceptor{ioc, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
   std::uint16_t port = acceptor.local_endpoint().port();  // read once: the acceptor belongs to the server thread
   std::thread thread;
+  std::atomic<std::size_t> connections{0};
 
   net::awaitable<void> accept_loop() {
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(tuple_awaitable);
       if (ec) co_return;
+      ++connections;
       net::co_spawn(ioc, session(std::move(socket)), net::detached);
     }
   }
@@ -174,6 +178,8 @@ std::vector<FakeRequest> FakeHttpServer::requests() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->received;
 }
+
+std::size_t FakeHttpServer::connection_count() const { return impl_->connections.load(); }
 
 std::size_t FakeHttpServer::request_count() const {
   std::lock_guard lock(impl_->mutex);

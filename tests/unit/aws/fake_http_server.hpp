@@ -40,7 +40,9 @@ struct FakeResponse {
   bool close = false;                  ///< close the connection after this answer
 
   static FakeResponse text(int status, std::string body, std::string content_type = "text/plain");
-  static FakeResponse json(std::string body, int status = 200) { return text(status, std::move(body), "application/json"); }
+  static FakeResponse json(std::string body, int status = 200) {
+    return text(status, std::move(body), "application/json");
+  }
   static FakeResponse xml(std::string body, int status = 200) { return text(status, std::move(body), "text/xml"); }
 };
 
@@ -63,6 +65,8 @@ class FakeHttpServer {
   /// Every request received so far, in order of arrival.
   std::vector<FakeRequest> requests() const;
   std::size_t request_count() const;
+  /// Connections accepted so far (keep-alive reuse shows as fewer connections than requests).
+  std::size_t connection_count() const;
   void clear_requests();
 
  private:

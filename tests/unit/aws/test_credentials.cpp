@@ -1,16 +1,14 @@
 // Test that the header is self-contained.
-#include "sim/aws/credentials.hpp"
-
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "sim/aws/credentials.hpp"
 #include "tests/support/process.hpp"
 #include "tests/unit/aws/fake_http_server.hpp"
 
@@ -73,16 +71,14 @@ std::string error_of(const Expected<Credentials>& r) {
 }
 
 std::string metadata_json(const std::string& akid, EpochMillis expiration) {
-  return json{{"Code", "Success"},
-              {"Type", "AWS-HMAC"},
-              {"AccessKeyId", akid},
-              {"SecretAccessKey", "secret-" + akid},
-              {"Token", "token-" + akid},
-              {"Expiration", format_rfc3339(expiration)}}
+  return json{{"Code", "Success"},        {"Type", "AWS-HMAC"},
+              {"AccessKeyId", akid},      {"SecretAccessKey", "secret-" + akid},
+              {"Token", "token-" + akid}, {"Expiration", format_rfc3339(expiration)}}
       .dump();
 }
 
-std::string sts_xml(const std::string& akid, const std::string& secret, const std::string& token, EpochMillis expiration) {
+std::string sts_xml(const std::string& akid, const std::string& secret, const std::string& token,
+                    EpochMillis expiration) {
   return R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
     <SubjectFromWebIdentityToken>system:serviceaccount:fleet:sim</SubjectFromWebIdentityToken>
@@ -91,10 +87,14 @@ std::string sts_xml(const std::string& akid, const std::string& secret, const st
       <AssumedRoleId>AROAEXAMPLE:fleet-session</AssumedRoleId>
     </AssumedRoleUser>
     <Credentials>
-      <SessionToken>)" + token + R"(</SessionToken>
-      <SecretAccessKey>)" + secret + R"(</SecretAccessKey>
-      <Expiration>)" + format_rfc3339(expiration) + R"(</Expiration>
-      <AccessKeyId>)" + akid + R"(</AccessKeyId>
+      <SessionToken>)" +
+         token + R"(</SessionToken>
+      <SecretAccessKey>)" +
+         secret + R"(</SecretAccessKey>
+      <Expiration>)" +
+         format_rfc3339(expiration) + R"(</Expiration>
+      <AccessKeyId>)" +
+         akid + R"(</AccessKeyId>
     </Credentials>
     <Provider>arn:aws:iam::123456789012:oidc-provider/example</Provider>
   </AssumeRoleWithWebIdentityResult>
@@ -177,20 +177,21 @@ TEST_CASE("split_command_line splits like shlex.split, without a shell", "[crede
 }
 
 TEST_CASE("parse_aws_ini reads files as botocore's configparser does", "[credentials]") {
-  auto ini = parse_aws_ini("# comment\n"
-                           "  ; indented comment\n"
-                           "\n"
-                           "[ spaced ]\n"
-                           "Region = eu-west-1 # kept: botocore has no inline comments\n"
-                           "Output:json\r\n"
-                           "[profile dev]  # a comment after the header\n"
-                           "s3 =\n"
-                           "    max_concurrent_requests = 20\n"
-                           "    addressing_style = path\n"
-                           "region = us-west-2\n"
-                           "multi = first\n"
-                           "  second\n",
-                           "config");
+  auto ini = parse_aws_ini(
+      "# comment\n"
+      "  ; indented comment\n"
+      "\n"
+      "[ spaced ]\n"
+      "Region = eu-west-1 # kept: botocore has no inline comments\n"
+      "Output:json\r\n"
+      "[profile dev]  # a comment after the header\n"
+      "s3 =\n"
+      "    max_concurrent_requests = 20\n"
+      "    addressing_style = path\n"
+      "region = us-west-2\n"
+      "multi = first\n"
+      "  second\n",
+      "config");
   REQUIRE(ini);
   REQUIRE(ini->contains("spaced"));
   REQUIRE(ini->contains("profile dev"));
@@ -205,11 +206,13 @@ TEST_CASE("parse_aws_ini reads files as botocore's configparser does", "[credent
   CHECK(dev.nested.at("s3").at("addressing_style") == "path");
 
   SECTION("errors name file and line but never quote the line") {
-    auto e = parse_aws_ini("[default]\naws_access_key_id = AKID\nwJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "/x/credentials");
+    auto e = parse_aws_ini("[default]\naws_access_key_id = AKID\nwJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+                           "/x/credentials");
     REQUIRE_FALSE(e);
     CHECK_THAT(e.error(), StartsWith("/x/credentials:3: "));
     CHECK_THAT(e.error(), !Contains("wJalrXUtnFEMI"));
-    CHECK_THAT(parse_aws_ini("region = us-east-1\n", "c").error(), Contains("c:1: ") && Contains("before any [section]"));
+    CHECK_THAT(parse_aws_ini("region = us-east-1\n", "c").error(),
+               Contains("c:1: ") && Contains("before any [section]"));
     CHECK_THAT(parse_aws_ini("[]\n", "c").error(), Contains("c:1: "));
   }
 }
@@ -300,7 +303,8 @@ TEST_CASE("shared credentials and config files with several profiles", "[credent
   }
   SECTION("AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE, with ~ expanded") {
     s.dir.write("elsewhere-creds", "[default]\naws_access_key_id = AKIDELSEWHERE\naws_secret_access_key = X\n");
-    s.dir.write("elsewhere-config", "[profile only-here]\naws_access_key_id = AKIDCFGELSEWHERE\naws_secret_access_key = Y\n");
+    s.dir.write("elsewhere-config",
+                "[profile only-here]\naws_access_key_id = AKIDCFGELSEWHERE\naws_secret_access_key = Y\n");
     s.env["AWS_SHARED_CREDENTIALS_FILE"] = "~/elsewhere-creds";
     s.env["AWS_CONFIG_FILE"] = s.dir.path() + "/elsewhere-config";
     CHECK(s.resolve()->access_key_id == "AKIDELSEWHERE");
@@ -471,8 +475,10 @@ TEST_CASE("credential_process runs without a shell and reads its JSON", "[creden
 TEST_CASE("container credentials from the ECS/EKS endpoint", "[credentials]") {
   Sandbox s;
   FakeHttpServer server([](const FakeRequest& r) {
-    if (r.method == "GET" && r.target == "/v2/credentials/3f9a-uuid") return FakeResponse::json(metadata_json("AKIDECS", t0 + 360 * minute));
-    if (r.method == "GET" && r.target == "/v1/credentials") return FakeResponse::json(metadata_json("AKIDPOD", t0 + 360 * minute));
+    if (r.method == "GET" && r.target == "/v2/credentials/3f9a-uuid")
+      return FakeResponse::json(metadata_json("AKIDECS", t0 + 360 * minute));
+    if (r.method == "GET" && r.target == "/v1/credentials")
+      return FakeResponse::json(metadata_json("AKIDPOD", t0 + 360 * minute));
     if (r.target == "/denied") return FakeResponse::json(R"({"code":"AccessDenied","message":"token rejected"})", 403);
     if (r.target == "/broken") return FakeResponse::text(500, "oops");
     return FakeResponse::text(404, "not found");
@@ -553,7 +559,8 @@ TEST_CASE("IMDSv2: a token first, then the role, then its credentials", "[creden
     bool v2 = r.header("x-aws-ec2-metadata-token") == "IMDSTOKEN-1";
     if (!v2 && !refuse_token) return FakeResponse::text(401, "");
     if (r.method == "GET" && r.target == creds) return FakeResponse::text(200, "fleet-role\n");
-    if (r.method == "GET" && r.target == creds + "fleet-role") return FakeResponse::json(metadata_json("AKIDIMDS", t0 + 360 * minute));
+    if (r.method == "GET" && r.target == creds + "fleet-role")
+      return FakeResponse::json(metadata_json("AKIDIMDS", t0 + 360 * minute));
     return FakeResponse::text(404, "");
   });
   ManualClock clock(t0);
@@ -669,7 +676,8 @@ TEST_CASE("web identity: AssumeRoleWithWebIdentity at STS", "[credentials]") {
   }
   SECTION("an STS error is reported with its code and message, never the token") {
     s.dir.write("token", "expired.jwt.token");
-    s.env = {{"AWS_WEB_IDENTITY_TOKEN_FILE", token_path}, {"AWS_ROLE_ARN", role}, {"AWS_ENDPOINT_URL_STS", server.url()}};
+    s.env = {
+        {"AWS_WEB_IDENTITY_TOKEN_FILE", token_path}, {"AWS_ROLE_ARN", role}, {"AWS_ENDPOINT_URL_STS", server.url()}};
     auto e = error_of(resolve_credentials(s.options(), clock));
     CHECK_THAT(e, Contains("web identity") && Contains("HTTP 400 ExpiredTokenException") &&
                       Contains("Token expired: current date/time") && Contains(role));
@@ -684,7 +692,8 @@ TEST_CASE("web identity: AssumeRoleWithWebIdentity at STS", "[credentials]") {
     CHECK_THAT(error_of(resolve_credentials(s.options(), clock)), Contains("does not exist"));
   }
   SECTION("refreshing reads the rotated token again") {
-    s.env = {{"AWS_WEB_IDENTITY_TOKEN_FILE", token_path}, {"AWS_ROLE_ARN", role}, {"AWS_ENDPOINT_URL_STS", server.url()}};
+    s.env = {
+        {"AWS_WEB_IDENTITY_TOKEN_FILE", token_path}, {"AWS_ROLE_ARN", role}, {"AWS_ENDPOINT_URL_STS", server.url()}};
     CredentialProvider p(s.options(), &clock);
     REQUIRE(p.get()->access_key_id == "ASIASTS1");
     s.dir.write("token", "eyJhbGciOi.second.sig");
@@ -744,7 +753,8 @@ TEST_CASE("temporary credentials are refreshed 5 minutes before they expire", "[
     clock.set(t0 + 119 * minute + 30'000);  // mandatory window: the failure is an error
     auto e = p.get();
     REQUIRE_FALSE(e);
-    CHECK_THAT(e.error(), Contains("refreshing the credentials from container endpoint") && Contains("agent restarting"));
+    CHECK_THAT(e.error(),
+               Contains("refreshing the credentials from container endpoint") && Contains("agent restarting"));
     failing = false;  // the next call walks the chain again
     clock.set(t0 + 119 * minute + 40'000);
     CHECK(p.get()->access_key_id == "AKID3");
@@ -780,11 +790,13 @@ TEST_CASE("when nothing is found, every provider and its reason are listed, with
   CHECK_THAT(e, Contains("\n  assume-role profile: profile 'default' has no role_arn"));
   CHECK_THAT(e, Contains("\n  web identity: AWS_WEB_IDENTITY_TOKEN_FILE is not set"));
   CHECK_THAT(e, Contains("\n  SSO profile: profile 'default' has no sso_* settings"));
-  CHECK_THAT(e, Contains("\n  shared credentials file: " + s.aws_dir() + "/credentials [default] has no aws_access_key_id"));
+  CHECK_THAT(
+      e, Contains("\n  shared credentials file: " + s.aws_dir() + "/credentials [default] has no aws_access_key_id"));
   CHECK_THAT(e, Contains("\n  credential_process: profile 'default' has no credential_process"));
   CHECK_THAT(e, Contains("\n  config file: " + s.aws_dir() + "/config does not exist"));
   CHECK_THAT(e, Contains("\n  container endpoint: neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
-  CHECK_THAT(e, Contains("\n  instance metadata (IMDS): no credentials from http://127.0.0.1:") && Contains("not on EC2?"));
+  CHECK_THAT(
+      e, Contains("\n  instance metadata (IMDS): no credentials from http://127.0.0.1:") && Contains("not on EC2?"));
   CHECK_THAT(e, Contains("aws configure"));
   CHECK_THAT(e, !Contains("wJalrXUtnFEMI") && !Contains("FILE-SECRET-ONLY"));
 }
