@@ -8,8 +8,10 @@
 //
 // --rate 0 holds the connected fleet idle for --duration seconds (idle CPU, memory per connection).
 // Publishes follow one global schedule: publish j (of all things) is due at t0 + j/(N*R), thing j mod N,
-// so each thing publishes at exactly R msg/s with evenly spread phases; the publisher thread sleeps
-// until the next due time and sends everything due. Lateness = actual send call − scheduled time.
+// so each thing publishes at exactly R msg/s with evenly spread phases. The publisher thread wakes on a
+// --tick-ms grid (default 1 ms: at most 1,000 wake-ups a second, like fleetsim's worker timer, so the
+// harness's own sleeping is not charged to Paho per message) and sends everything due.
+// Lateness = the publish() call − its scheduled time.
 // When the client cannot keep up it falls behind (lateness grows); publishes not sent by the end of the
 // phase are counted as "behind_schedule". Progress lines go to stderr ("connected N" once all are in).
 #include <sys/resource.h>
@@ -110,10 +112,11 @@ struct Options {
   int qos = 0;
   std::size_t payload = 200;
   double duration = 20;  // publish (or idle) phase, seconds
-  double drain = 5;      // wait this long after the phase for outstanding QoS 1 acks
+  double drain = 5;      // wait this long after the phase for publishes still queued or unacknowledged
   std::string prefix = "paho-";
   int keep_alive = 300;
   int max_inflight = 100;  // per client, like fleetsim's 100 (AWS IoT's window)
+  double tick_ms = 1;      // publisher wake-up grid
 };
 
 // Connect completions: one listener for the whole fleet; the user context carries the thing's index.
@@ -185,6 +188,15 @@ class ConnectListener final : public mqtt::iaction_listener {
   std::map<std::string, std::size_t> reasons_;
 };
 
+// Publish completions for the whole fleet: written to the socket (QoS 0) or acknowledged (QoS 1).
+class PublishListener final : public mqtt::iaction_listener {
+ public:
+  void on_success(const mqtt::token&) override { done.fetch_add(1, std::memory_order_relaxed); }
+  void on_failure(const mqtt::token&) override { failed.fetch_add(1, std::memory_order_relaxed); }
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<std::uint64_t> failed{0};
+};
+
 // Shared by every client: QoS 1 acks (delivery_complete) and lost connections.
 class FleetCallback final : public mqtt::callback {
  public:
@@ -206,10 +218,12 @@ int main(int argc, char** argv) {
   app.add_option("--qos", o.qos, "QoS of the publishes (0 or 1)")->check(CLI::Range(0, 1))->capture_default_str();
   app.add_option("--payload", o.payload, "Payload bytes")->capture_default_str();
   app.add_option("--duration", o.duration, "Seconds of publishing (or idling) after all are connected")->capture_default_str();
-  app.add_option("--drain", o.drain, "Seconds to wait for outstanding QoS 1 acks after the phase")->capture_default_str();
+  app.add_option("--drain", o.drain, "Seconds to wait after the phase for publishes still queued (QoS 0) or unacknowledged (QoS 1)")
+      ->capture_default_str();
   app.add_option("--prefix", o.prefix, "Thing name prefix (names are PREFIX00001...)")->capture_default_str();
   app.add_option("--keep-alive", o.keep_alive, "MQTT keep-alive, seconds")->capture_default_str();
   app.add_option("--max-inflight", o.max_inflight, "Unacknowledged QoS 1 publishes per client")->capture_default_str();
+  app.add_option("--tick-ms", o.tick_ms, "Publisher wake-up grid in ms (0: wake for every publish)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   const auto t_process = Clock::now();
@@ -254,7 +268,7 @@ int main(int argc, char** argv) {
       connects.abandon();
     }
   }
-  bool all_done = connects.wait_all(o.things - connect_throws, std::chrono::seconds(600));
+  bool all_done = connects.wait_all(o.things - connect_throws, std::chrono::seconds(180));
   const double connect_seconds = std::chrono::duration<double>(connects.last() - t_connect).count();
   const double cpu_connected = cpu_seconds();
   const long rss_connected = proc_status_kb("VmRSS");
@@ -267,6 +281,7 @@ int main(int argc, char** argv) {
   topics.reserve(o.things);
   for (std::size_t i = 0; i < o.things; ++i) topics.push_back("bench/" + name_of(i) + "/telemetry");
   Histogram lateness;
+  PublishListener completions;
   std::uint64_t published = 0, behind = 0;
   std::map<std::string, std::uint64_t> publish_errors;
   std::uint64_t publish_error_count = 0;
@@ -277,6 +292,7 @@ int main(int argc, char** argv) {
     const double total_rate = o.rate * double(o.things);
     const auto planned = static_cast<std::uint64_t>(total_rate * o.duration);
     std::uint64_t j = 0;
+    const auto tick = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(o.tick_ms));
     auto due = [&](std::uint64_t k) {
       return t_phase + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(double(k) / total_rate));
     };
@@ -285,12 +301,15 @@ int main(int argc, char** argv) {
       if (now >= t_phase + phase_len) break;
       auto next = due(j);
       if (now < next) {
+        if (tick.count() > 0) next = t_phase + ((next - t_phase + tick - Clock::duration(1)) / tick) * tick;
         std::this_thread::sleep_until(next);
         now = Clock::now();
       }
-      for (; j < planned && due(j) <= now; ++j) {
+      // Stop at the end of the phase even when publish() itself is what is behind.
+      for (; j < planned && due(j) <= now && now < t_phase + phase_len; ++j, now = Clock::now()) {
         try {
-          clients[j % o.things]->publish(topics[j % o.things], payload.data(), payload.size(), o.qos, false);
+          clients[j % o.things]->publish(topics[j % o.things], payload.data(), payload.size(), o.qos, false, nullptr,
+                                         completions);
           ++published;
           lateness.record(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - due(j)).count());
         } catch (const mqtt::exception& e) {
@@ -306,10 +325,11 @@ int main(int argc, char** argv) {
   const double phase_seconds = seconds_since(t_phase);
   const double cpu_phase_end = cpu_seconds();
   const long rss_phase_end = proc_status_kb("VmRSS");
-  // Outstanding QoS 1 acks.
-  if (o.qos == 1 && published > 0) {
+  // Publishes Paho still holds: queued but not yet written (QoS 0), or not yet acknowledged (QoS 1).
+  // Without this wait, the exit below would drop what Paho had not written yet.
+  {
     auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.drain));
-    while (callback.acks.load() < published && Clock::now() < until)
+    while (completions.done.load() + completions.failed.load() < published && Clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const double cpu_end = cpu_seconds();
@@ -336,8 +356,10 @@ int main(int argc, char** argv) {
       {"publish_rate_per_s", phase_seconds > 0 ? double(published) / phase_seconds : 0},
       {"behind_schedule", behind},
       {"acks", o.qos == 1 ? nlohmann::json(callback.acks.load()) : nlohmann::json(nullptr)},
+      {"completed", completions.done.load()},  // written (QoS 0) or acknowledged (QoS 1) by the end of the drain
+      {"publish_failures", completions.failed.load()},
       {"connections_lost", callback.lost.load()},
-      {"errors", publish_error_count + connects.failed() + connect_throws + callback.lost.load()},
+      {"errors", publish_error_count + completions.failed.load() + connects.failed() + connect_throws + callback.lost.load()},
       {"errors_by_kind", errors_by_kind},
       {"lateness_ms", percentiles(lateness)},
       {"cpu_seconds",

@@ -369,7 +369,8 @@ ProvisionOutcome teardown(IotClient& client, const std::filesystem::path& certs_
   auto& s = journal.state();
   if (s.contains("security_profile")) {
     auto name = s["security_profile"]["name"].get<std::string>();
-    for (const auto& arn : s["security_profile"].value("targets", nlohmann::json::array())) {
+    const nlohmann::json targets = s["security_profile"].value("targets", nlohmann::json::array());
+    for (const auto& arn : targets) {
       auto r = client.call("DetachSecurityProfile", {{"securityProfileName", name}, {"securityProfileTargetArn", arn}});
       if (!gone_or_ok(r)) return fail(r);
     }
@@ -412,12 +413,14 @@ ProvisionOutcome teardown(IotClient& client, const std::filesystem::path& certs_
     ++out.things_created;
     if (progress) progress({++done, names.size(), "things"});
   }
-  for (auto& [name, arn] : nlohmann::json(s["policies"]).items()) {
+  // Copies first: the journal changes the state as it records each deletion.
+  const nlohmann::json policies = s["policies"], groups = s["thing_groups"];
+  for (const auto& [name, arn] : policies.items()) {
     auto r = client.call("DeletePolicy", {{"policyName", name}});
     if (!gone_or_ok(r)) return fail(r);
     journal.record({{"event", "policy_deleted"}, {"name", name}});
   }
-  for (auto& [name, arn] : nlohmann::json(s["thing_groups"]).items()) {
+  for (const auto& [name, arn] : groups.items()) {
     auto r = client.call("DeleteThingGroup", {{"thingGroupName", name}});
     if (!gone_or_ok(r)) return fail(r);
     journal.record({{"event", "thing_group_deleted"}, {"name", name}});

@@ -81,6 +81,7 @@ struct ApiServer::Core : std::enable_shared_from_this<ApiServer::Core> {
   SystemClock wall;
   std::filesystem::path ca_path;
   std::optional<ssl::context> tls;
+  net::io_context* ioc = nullptr;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::uint16_t port = 0;
   std::unique_ptr<net::io_context> own_ioc;
@@ -121,9 +122,16 @@ struct ApiServer::Core : std::enable_shared_from_this<ApiServer::Core> {
       if (id == options.credentials.access_key_id) return options.credentials;
       return std::nullopt;
     };
-    auto verified = aws::verify(method, target, headers, req.body(), lookup, config.region, "iot", wall.now());
-    if (verified.error == aws::VerifyError::signature_expired && options.clock)
-      verified = aws::verify(method, target, headers, req.body(), lookup, config.region, "iot", options.clock->now());
+    // botocore signed IoT as "execute-api" until its model switched to "iot" (Debian's AWS CLI 2.9 still
+    // does); AWS accepts both, so do we.
+    auto check = [&](EpochMillis now) {
+      auto v = aws::verify(method, target, headers, req.body(), lookup, config.region, "iot", now);
+      if (v.error == aws::VerifyError::invalid_scope && v.message.find("service") != std::string::npos)
+        v = aws::verify(method, target, headers, req.body(), lookup, config.region, "execute-api", now);
+      return v;
+    };
+    auto verified = check(wall.now());
+    if (verified.error == aws::VerifyError::signature_expired && options.clock) verified = check(options.clock->now());
     if (!verified) {
       ApiError e;
       e.status = aws::http_status(verified.error);
@@ -242,7 +250,7 @@ struct ApiServer::Core : std::enable_shared_from_this<ApiServer::Core> {
   net::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
-      auto [ec, socket] = co_await acceptor->async_accept(net::make_strand(acceptor->get_executor().get_inner_executor()), tuple_awaitable);
+      auto [ec, socket] = co_await acceptor->async_accept(net::make_strand(*ioc), tuple_awaitable);
       if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
       if (ec) continue;  // e.g. too many open files: keep serving the connections we have
       {
@@ -264,7 +272,7 @@ ApiServer::~ApiServer() { stop(); }
 
 Expected<std::unique_ptr<ApiServer>> ApiServer::create(ApiServerOptions options) {
   auto core = std::make_shared<Core>();
-  auto store = Store::open(options.state_dir);
+  auto store = Store::open(options.state_dir, options.durable);
   if (!store) return unexpected("local API state: " + store.error());
   core->store = std::move(store.value());
 
@@ -341,6 +349,7 @@ Expected<std::uint16_t> ApiServer::start(net::io_context& ioc) {
                       ec.message() + (c.options.port ? "; choose another port or 0 for a free one" : ""));
   c.port = acceptor->local_endpoint().port();
   c.acceptor = std::move(acceptor);
+  c.ioc = &ioc;
   net::co_spawn(c.acceptor->get_executor(), c.accept_loop(), net::detached);
   return c.port;
 }

@@ -39,6 +39,7 @@ struct ApiServerOptions {
   std::uint16_t port = 0;               ///< 0: a free port, see ApiServer::port()
   bool tls = false;                     ///< HTTPS with a server certificate for 127.0.0.1, ::1 and localhost
   std::filesystem::path state_dir;      ///< "" keeps the state in memory only
+  bool durable = true;                  ///< fsync the journal before answering (see Store::open)
   std::filesystem::path ca_dir;         ///< the local CA (ca.pem, ca.key); "" = state_dir/ca, or in memory
   std::string region = "us-east-1";
   std::string account_id = default_account_id;

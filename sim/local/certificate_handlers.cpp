@@ -63,7 +63,8 @@ ApiResult create_keys_and_certificate(RequestContext& c, const json& in) {
            {"certificateId", cert.id},
            {"certificatePem", cert.pem},
            {"keyPair", {{"PublicKey", public_key_pem(issued->key)}, {"PrivateKey", issued->key.to_pem()}}}};
-  c.state.certificates.put(cert.id, std::move(cert));  // the private key is returned, never kept
+  const std::string id = cert.id;
+  c.state.certificates.put(id, std::move(cert));  // the private key is returned, never kept
   return out;
 }
 
@@ -193,8 +194,8 @@ ApiResult attach_policy(RequestContext& c, const json& in) {
       return invalid_request("The target " + target + " is not a certificate ARN, a thing group ARN or a Cognito identity");
     const ThingGroup* g = c.state.thing_groups.find(target.substr(at + 12));
     if (!g || g->arn != target) return not_found("The target thing group " + target + " does not exist");
-  } else if (target.empty()) {
-    return validation_error("target", target, "Member must not be empty");
+  } else if (check_name("target", target, ":_-", 256)) {
+    return invalid_request("The target " + target + " is not a certificate ARN, a thing group ARN or a Cognito identity id");
   }
   if (cert_id.empty())
     for (const auto& [other, p] : c.state.policies.rows()) attached += p.targets.contains(target) ? 1 : 0;
@@ -239,8 +240,8 @@ ApiResult attach_thing_principal(RequestContext& c, const json& in) {
   if (!cert_id.empty()) {
     const Certificate* cert = c.state.certificates.find(cert_id);
     if (!cert || cert->arn != principal) return not_found("The principal " + principal + " does not exist");
-  } else if (principal.starts_with("arn:") || principal.empty()) {
-    return invalid_request("The principal " + principal + " is not a certificate ARN or a Cognito identity");
+  } else if (principal.starts_with("arn:") || check_name("principal", principal, ":_-", 256)) {
+    return invalid_request("The principal " + principal + " is not a certificate ARN or a Cognito identity id");
   }
   c.state.things.edit(thing)->principals.insert(principal);
   if (!cert_id.empty()) c.state.certificates.edit(cert_id)->things.insert(thing);

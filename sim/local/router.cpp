@@ -1,6 +1,7 @@
 #include "sim/local/router.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <stdexcept>
 

@@ -96,6 +96,7 @@ class Table {
     dirty_.emplace(key);
     return &it->second;
   }
+  /// Inserts or replaces a row. `key` must not refer into `value` (it may be moved from first).
   T& put(const std::string& key, T value) {
     dirty_.insert(key);
     return rows_.insert_or_assign(key, std::move(value)).first->second;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,13 +95,15 @@ Store::Store() = default;
 
 Store::~Store() {
   if (journal_fd_ >= 0) ::close(journal_fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
 fs::path Store::snapshot_path() const { return dir_.empty() ? fs::path() : dir_ / snapshot_name; }
 fs::path Store::journal_path() const { return dir_.empty() ? fs::path() : dir_ / journal_name; }
 
-Expected<std::unique_ptr<Store>> Store::open(const fs::path& dir) {
+Expected<std::unique_ptr<Store>> Store::open(const fs::path& dir, bool durable) {
   auto store = std::make_unique<Store>();
+  store->durable_ = durable;
   if (dir.empty()) return store;
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
@@ -109,6 +112,13 @@ Expected<std::unique_ptr<Store>> Store::open(const fs::path& dir) {
     fs::permissions(dir, fs::perms::owner_all, ec);
   }
   store->dir_ = dir;
+  // One emulator per state directory: a second one would interleave its journal with ours.
+  const fs::path lock_path = dir / ".lock";
+  store->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (store->lock_fd_ < 0) return sys_error("cannot open " + lock_path.string(), errno);
+  if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0)
+    return unexpected("the state directory " + dir.string() +
+                      " is in use by another fleetsim local emulator; stop it or choose another state directory");
   State& state = store->state_;
 
   const fs::path snapshot = store->snapshot_path();
@@ -200,9 +210,10 @@ Status Store::commit_locked() {
     }
   });
   if (dir_.empty() || changes.empty()) return std::monostate{};
-  const std::string line = nlohmann::json{{"changes", std::move(changes)}}.dump() + "\n";
+  const std::string line =
+      nlohmann::json{{"changes", std::move(changes)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (auto s = write_all(journal_fd_, line, journal_path().string()); !s) return s;
-  if (::fdatasync(journal_fd_) != 0) return sys_error("cannot fsync " + journal_path().string(), errno);
+  if (durable_ && ::fdatasync(journal_fd_) != 0) return sys_error("cannot fsync " + journal_path().string(), errno);
   journal_bytes_ += line.size();
   if (journal_bytes_ > min_compaction_bytes && journal_bytes_ > snapshot_bytes_) return checkpoint_locked();
   return std::monostate{};
@@ -217,7 +228,7 @@ Status Store::checkpoint_locked() {
     for (const auto& [key, row] : t.rows()) rows[key] = row;
     j[std::string(name)] = std::move(rows);
   });
-  const std::string text = j.dump(1);
+  const std::string text = j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (auto s = replace_file(snapshot_path(), text); !s) return s;
   snapshot_bytes_ = text.size();
   // The snapshot holds every journalled change now; replaying them again would be harmless (whole rows).
