@@ -27,10 +27,10 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   /// Opens the state in `dir` (created 0700 when missing; locked against a second emulator): loads the
-  /// snapshot, replays the journal (a
-  /// torn last line, all a crash can leave, is dropped) and folds it into a fresh snapshot. Errors name
-  /// the file and line and say what to do. `durable`: fsync each journal write before the request is
-  /// answered (~ms per request on a disk); without it a process crash still loses nothing, a power cut may.
+  /// snapshot, replays the journal (a torn last line, all a crash can leave, is dropped) and folds it
+  /// into a fresh snapshot. Errors name the file and line and say what to do. `durable`: fsync each
+  /// journal write before the request is answered (~ms per request on a disk); without it a process crash
+  /// still loses nothing, a power cut may.
   static Expected<std::unique_ptr<Store>> open(const std::filesystem::path& dir, bool durable = true);
 
   /// Runs f(const State&) under the lock and returns what it returns.

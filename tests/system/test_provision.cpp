@@ -40,8 +40,9 @@ security_profile:
 struct Emulator {
   TempDir dir;
   std::unique_ptr<local::ApiServer> server;
-  Emulator() {
+  explicit Emulator(bool tls = false) {
     local::ApiServerOptions o;
+    o.tls = tls;
     o.state_dir = dir.path() + "/state";
     auto s = local::ApiServer::create(o);
     REQUIRE(s);
@@ -158,4 +159,22 @@ TEST_CASE("an interrupted provision resumes without duplicating anything", "[pro
   INFO(down.error);
   REQUIRE(down.ok);
   CHECK(ok(client.call_all("ListThings", nlohmann::json::object(), "things"))["things"].empty());
+}
+
+TEST_CASE("over HTTPS the emulator's certificate is verified", "[provision]") {
+  Emulator emu(true);
+  TempDir work;
+  auto scenario = work.write("prov.yaml", scenario_yaml);
+  auto args = fleetsim_command(emu, "provision", scenario, work.path() + "/certs");
+  REQUIRE(emu.server->url().starts_with("https://"));
+  auto untrusted = run_process(args, 60s);
+  CHECK(untrusted.exit_code == 3);
+  CHECK(untrusted.err.find("TlsError") != std::string::npos);
+  CHECK(untrusted.err.find("certificate verify failed") != std::string::npos);
+  args.push_back("--ca-bundle");
+  args.push_back(emu.server->ca_file().string());
+  auto trusted = run_process(args, 60s);
+  INFO(trusted.err);
+  CHECK(trusted.exit_code == 0);
+  CHECK(trusted.out.find("5 things created") != std::string::npos);
 }
