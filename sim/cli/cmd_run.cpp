@@ -68,8 +68,11 @@ Command add_run(CLI::App& app) {
               // The account's ATS data endpoint, as the AWS guide says to use; things connect to it on 8883.
               auto session = make_aws_session(opts->aws);
               auto r = expect_ok(session.client->call("DescribeEndpoint", {{"endpointType", "iot:Data-ATS"}}));
-              s.target.host = r["endpointAddress"].get<std::string>();
-              s.target.port = 8883;
+              // AWS answers a host name; the local emulator adds ":port" when its broker is not on 8883.
+              auto endpoint = scenario::parse_target("mqtts://" + r["endpointAddress"].get<std::string>());
+              if (!endpoint) bad_argument("run", "--target aws", "DescribeEndpoint answered " + r.dump());
+              s.target.host = endpoint->host;
+              s.target.port = endpoint->port;
               s.target.tls = true;
               std::cerr << "data endpoint: " << s.target.host << ":" << s.target.port << '\n';
             }

@@ -7,6 +7,7 @@
 
 #include "sim/aws/sigv4.hpp"
 #include "sim/local/api_server.hpp"
+#include "tests/support/mosquitto.hpp"
 #include "tests/support/process.hpp"
 #include "tests/unit/aws/fake_http_server.hpp"
 
@@ -145,4 +146,39 @@ TEST_CASE("violations events pages through every result, with suppressed alerts"
   CHECK(requests[0].target.find("startTime=2026-12-05T00%3A00%3A00Z") != std::string::npos);
   CHECK(requests[1].target.find("nextToken=t2") != std::string::npos);
   CHECK(fake.bad == 0);
+}
+
+TEST_CASE("run --target aws finds the data endpoint with DescribeEndpoint and connects there", "[aws-commands]") {
+  TempDir broker_dir, dir;
+  Mosquitto broker(broker_dir.path(), {.tls = true});
+  local::ApiServerOptions o;
+  o.data_endpoint_host = "127.0.0.1";
+  o.data_endpoint_port = static_cast<std::uint16_t>(broker.port());
+  auto server = local::ApiServer::create(o);
+  REQUIRE(server);
+  REQUIRE(server.value()->start(1));
+  auto certs = dir.path() + "/certs";
+  std::filesystem::create_directories(certs);
+  for (auto name : {"aws-01", "aws-02"}) broker.issue_client(certs, name);
+  auto scenario = dir.write("aws.yaml", R"(version: 1
+name: awsrun
+clock: {time_scale: 1, duration: 3s}
+target: aws
+fleet:
+  - group: dev
+    count: 2
+    thing_name: aws-{index:02}
+    topics: {t: 'dt/{thing}'}
+    baseline: {publish: {topic: t, rate: 10/s}}
+)");
+  auto r = run_process(command(server.value()->url(), {"run", scenario, "--certs", certs, "--ca", broker.ca_file(),
+                                                       "--out", dir.path() + "/run", "--quiet"}),
+                       60s);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("data endpoint: 127.0.0.1:" + std::to_string(broker.port())) != std::string::npos);
+  auto stats = nlohmann::json::parse(read_text(dir.path() + "/run/stats.json"));
+  CHECK(stats["achieved"]["connected"] == 2);
+  CHECK(stats["achieved"]["published"].get<double>() >= 30);
+  CHECK(broker.log().find("as aws-01 (") != std::string::npos);
 }
