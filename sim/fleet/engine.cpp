@@ -179,6 +179,7 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   load_identities(s, o, expansion, ctx);
   raise_descriptor_limit(expansion.things.size(), o.quiet);
   ctx.controller_id = "fleetsim-controller-" + s.name + "-" + std::to_string(o.shard.index);
+  ctx.tick = std::max(o.tick, std::chrono::microseconds(100));
 
   // The run directory: ledger, scenario copy, stats.
   std::filesystem::path dir = o.out_dir;

@@ -25,6 +25,7 @@ struct RunOptions {
   std::optional<std::uint16_t> metrics_port;  ///< serve Prometheus text on this port (0: any free port)
   std::string metrics_address = "127.0.0.1";  ///< where it listens
   std::vector<std::string> source_addresses;  ///< local addresses to connect from (to pass ~28k connections)
+  std::chrono::microseconds tick{1000};       ///< workers' scheduling granularity
 };
 
 struct RunOutcome {

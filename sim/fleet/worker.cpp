@@ -9,7 +9,6 @@ namespace fleetsim::fleet {
 
 namespace {
 constexpr auto live_refresh = std::chrono::seconds(1);
-constexpr SteadyTime::duration tick = std::chrono::milliseconds(1);  // scheduling granularity
 constexpr std::size_t read_buffer_size = 64 * 1024;
 constexpr std::size_t max_payload = 128 * 1024;  // AWS IoT's limit; anomalies are capped at it
 }  // namespace
@@ -238,6 +237,7 @@ void Worker::arm() {
     // Round up to the worker's tick so one wake-up serves every thing due in it: re-arming the timer
     // per message costs more than the message.
     auto since = earliest.time_since_epoch();
+    auto tick = std::chrono::duration_cast<SteadyTime::duration>(context_.tick);
     earliest = SteadyTime((since + tick - SteadyTime::duration(1)) / tick * tick);
   }
   if (earliest == armed_) return;

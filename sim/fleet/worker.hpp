@@ -35,6 +35,7 @@ struct FleetContext {
   std::optional<pki::CertifiedKey> shared_identity;               ///< one pair for every thing
   ledger::LedgerWriter* ledger = nullptr;
   std::string controller_id;                                      ///< client id prefix of controller connections
+  std::chrono::microseconds tick{1000};  ///< scheduling granularity: coarser wakes less, sends up to a tick late
 };
 
 /// Figures a worker publishes for the progress line (relaxed atomics, refreshed once a second).
