@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/mqtt/hex_bytes.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <ostream>
@@ -22,34 +24,8 @@ using namespace std::string_view_literals;
 
 namespace {
 
-/// "10 0d 00 04" -> the bytes; whitespace is ignored.
-std::string bytes(std::string_view hex) {
-  std::string out;
-  int pending = -1;
-  for (char c : hex) {
-    if (c == ' ' || c == '\n') continue;
-    const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
-    if (pending < 0) {
-      pending = v;
-    } else {
-      out.push_back(static_cast<char>(pending * 16 + v));
-      pending = -1;
-    }
-  }
-  return out;
-}
-
-/// The bytes as "10 0d 00 04", for messages and comparisons that print well.
-std::string hex(std::string_view b) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (char c : b) {
-    if (!out.empty()) out += ' ';
-    out += digits[static_cast<unsigned char>(c) >> 4];
-    out += digits[static_cast<unsigned char>(c) & 0xF];
-  }
-  return out;
-}
+using fleetsim::test::bytes;
+using fleetsim::test::hex;
 
 /// A packet with its remaining length computed: `frame(0x30, "00 03 61 2f 62")`.
 std::string frame(std::uint8_t first, std::string_view body_hex) {
