@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
                                                  fleetsim::cli::add_profile(app),
                                                  fleetsim::cli::add_status(app),
                                                  fleetsim::cli::add_violations(app),
-                                                 fleetsim::cli::add_mitigation(app)};
+                                                 fleetsim::cli::add_mitigation(app),
+                                                 fleetsim::cli::add_reconcile(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
