@@ -380,6 +380,7 @@ void ApiServer::stop() {
       core->acceptor->close(ignored);
     });
   for (auto& conn : open) conn->close();
+  open.clear();  // a connection must not outlive the io_context it belongs to
   if (c.own_ioc) {
     // Give the closes a moment to run, then stop whatever is left (e.g. a TLS shutdown in progress).
     for (int i = 0; i < 100; ++i) {

@@ -619,10 +619,10 @@ TEST_CASE("routing and deserialization invert the client's serialization", "[loc
 }
 
 TEST_CASE("serving on the caller's io_context, and stopping it cleanly", "[local][api]") {
+  boost::asio::io_context ioc;  // outlives the server, as start(io_context&) requires
   auto created = ApiServer::create(options_for(""));
   REQUIRE(created);
   auto& api = *created.value();
-  boost::asio::io_context ioc;
   auto port = api.start(ioc);
   REQUIRE(port);
   CHECK(*port == api.port());
