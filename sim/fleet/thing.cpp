@@ -34,13 +34,12 @@ Thing::Thing(Worker& worker, std::uint32_t slot, const scenario::ThingPlan& plan
       name_(plan.name),
       neighbour_(std::move(neighbour)),
       telemetry_topic_(group.topic_for(group.baseline.publish.topic, plan.name)),
+      command_topic_(group.baseline.receive.topic.empty() ? std::string()
+                                                          : group.topic_for(group.baseline.receive.topic, plan.name)),
       rng_(plan.seed),
       source_index_(plan.global_index),
       session_(session_options(plan.name, worker.scenario().connection)) {}
 
-std::string Thing::command_topic() const {
-  return group_.baseline.receive.topic.empty() ? std::string() : group_.topic_for(group_.baseline.receive.topic, name_);
-}
 
 const Knobs& Thing::knobs() const {
   static const Knobs baseline;
@@ -107,7 +106,7 @@ void Thing::on_connected(bool) {
   worker_.connect_done(slot_);
   // Subscribe to the thing's own commands and to the device metric report answers.
   std::vector<std::string> filters;
-  if (auto t = command_topic(); !t.empty()) filters.push_back(t);
+  if (!command_topic_.empty()) filters.push_back(command_topic_);
   if (group_.baseline.device_metrics.enabled) {
     filters.push_back("$aws/things/" + name_ + "/defender/metrics/json/accepted");
     filters.push_back("$aws/things/" + name_ + "/defender/metrics/json/rejected");

@@ -43,7 +43,8 @@ class Thing final : public mqtt::SessionHandler {
   const std::vector<ActiveEffect>& effects() const { return effects_; }
   /// Receive traffic the controller owes this thing (commands per second now, scenario time).
   double command_rate(EpochMillis t) const { return receive_rate(group_, knobs(), t); }
-  std::string command_topic() const;
+  /// The topic the controller sends this thing's commands to ("" when it receives none).
+  const std::string& command_topic() const { return command_topic_; }
 
   // mqtt::SessionHandler
   void on_connected(bool session_present) override;
@@ -75,6 +76,7 @@ class Thing final : public mqtt::SessionHandler {
   std::string name_;
   std::string neighbour_;     // another thing whose topics this one's policy denies
   std::string telemetry_topic_;
+  std::string command_topic_;  // built once: the controller uses it for every command
   Rng rng_;
   std::size_t source_index_;  // which local address to connect from
   mqtt::ClientSession session_;

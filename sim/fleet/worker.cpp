@@ -361,8 +361,7 @@ void Worker::send_commands(std::uint32_t i, SteadyTime now) {
   if (next == 0) next = s;
   for (int k = 0; k < 64 && next <= s; ++k) {
     if (thing.state() == Thing::State::connected) {
-      auto topic = thing.command_topic();
-      if (controller_->send(topic, payload(128), mqtt::QoS::at_most_once, now)) ++stats_.commands_sent;
+      if (controller_->send(thing.command_topic(), payload(128), mqtt::QoS::at_most_once, now)) ++stats_.commands_sent;
     }
     next += std::max<EpochMillis>(1, static_cast<EpochMillis>(1000.0 / rate));
   }
