@@ -17,7 +17,7 @@ OPERATIONS = [
     "GetBehaviorModelTrainingSummaries", "ListActiveViolations", "ListViolationEvents", "ListMetricValues",
     "PutVerificationStateOnViolation", "CreateMitigationAction", "ListMitigationActions", "DescribeMitigationAction",
     "DeleteMitigationAction", "StartDetectMitigationActionsTask", "DescribeDetectMitigationActionsTask",
-    "ListDetectMitigationActionsExecutions",
+    "ListDetectMitigationActionsExecutions", "ListDetectMitigationActionsTasks", "CancelDetectMitigationActionsTask",
     # Registry and security
     "CreateThing", "DescribeThing", "DeleteThing", "ListThings", "CreateThingGroup", "DescribeThingGroup",
     "DeleteThingGroup", "AddThingToThingGroup", "RemoveThingFromThingGroup", "ListThingsInThingGroup",

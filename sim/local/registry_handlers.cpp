@@ -296,6 +296,8 @@ void register_all_handlers(Router& r) {
   register_registry_handlers(r);
   register_certificate_handlers(r);
   register_detect_handlers(r);
+  register_violation_handlers(r);
+  register_mitigation_task_handlers(r);
 }
 
 }  // namespace fleetsim::local

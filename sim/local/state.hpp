@@ -64,6 +64,9 @@ struct MitigationAction {
   EpochMillis created = 0, modified = 0;
 };
 
+/// Rows that are AWS shapes already are stored as they are.
+inline void from_json(const nlohmann::json& j, nlohmann::json& v) { v = j; }
+
 void to_json(nlohmann::json& j, const Thing& v);
 void from_json(const nlohmann::json& j, Thing& v);
 void to_json(nlohmann::json& j, const ThingGroup& v);
@@ -132,6 +135,13 @@ struct State {
   Table<Policy> policies;
   Table<SecurityProfile> security_profiles;
   Table<MitigationAction> mitigation_actions;
+  // What the detector produces, kept in AWS's shapes with instants as epoch milliseconds (the handlers
+  // turn them into AWS's epoch seconds). Keys order the rows the way the List* calls page through them.
+  Table<nlohmann::json> violation_events;    ///< "<13-digit ms>/<violationId>/<type>": a ViolationEvent
+  Table<nlohmann::json> active_violations;   ///< violationId: an ActiveViolation
+  Table<nlohmann::json> training_summaries;  ///< "<profile>/<behavior>": a BehaviorModelTrainingSummary
+  Table<nlohmann::json> detector;            ///< "state": the detector's models and alarms (Detector::save)
+  Table<nlohmann::json> mitigation_tasks;    ///< taskId: a DetectMitigationActionsTaskSummary + "executions"
 
   /// Calls f(name, table) for every table; the names are the persisted collection names.
   template <class F>
@@ -142,6 +152,11 @@ struct State {
     f("policies", policies);
     f("securityProfiles", security_profiles);
     f("mitigationActions", mitigation_actions);
+    f("violationEvents", violation_events);
+    f("activeViolations", active_violations);
+    f("trainingSummaries", training_summaries);
+    f("detector", detector);
+    f("detectMitigationTasks", mitigation_tasks);
   }
 };
 
