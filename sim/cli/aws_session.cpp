@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "sim/cli/commands.hpp"
+#include "sim/scenario/expand.hpp"
 #include "sim/core/time.hpp"
 
 namespace fleetsim::cli {
@@ -89,6 +90,34 @@ void print_rows(const nlohmann::json& rows, const std::vector<std::string>& colu
     std::cout << '\n';
   }
   if (rows.empty()) std::cout << "(none)\n";
+}
+
+nlohmann::json profile_input(const scenario::SecurityProfile& p) {
+  nlohmann::json in = {{"securityProfileName", p.name}, {"behaviors", p.behaviors}};
+  if (!p.description.empty()) in["securityProfileDescription"] = p.description;
+  if (!p.additional_metrics_to_retain_v2.empty()) in["additionalMetricsToRetainV2"] = p.additional_metrics_to_retain_v2;
+  return in;
+}
+
+aws::ProvisionPlan provision_plan_for(const scenario::Scenario& s, const std::string& certs) {
+  aws::ProvisionPlan plan;
+  plan.scenario = s.name;
+  plan.certs_dir = certs.empty() ? std::filesystem::path("certs") / s.name : std::filesystem::path(certs);
+  auto e = scenario::expand(s, {0, 1}, Millis(0), 0);
+  for (const auto& t : e.things) plan.things.push_back({t.name, s.fleet[t.group].thing_group});
+  for (const auto& g : s.fleet) {
+    plan.publish_topics.push_back(g.topics.at(g.baseline.publish.topic));
+    if (!g.baseline.receive.topic.empty()) {
+      plan.subscribe_topics.push_back(g.topics.at(g.baseline.receive.topic));
+      plan.command_topics.push_back(g.topics.at(g.baseline.receive.topic));
+    }
+    plan.device_metrics |= g.baseline.device_metrics.enabled;
+  }
+  if (s.security_profile.present) {
+    plan.security_profile = profile_input(s.security_profile);
+    plan.profile_target_groups = s.security_profile.target_groups;
+  }
+  return plan;
 }
 
 }  // namespace fleetsim::cli

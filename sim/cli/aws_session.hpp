@@ -10,6 +10,8 @@
 
 #include "sim/aws/credentials.hpp"
 #include "sim/aws/iot_client.hpp"
+#include "sim/aws/provision.hpp"
+#include "sim/scenario/model.hpp"
 
 namespace fleetsim::cli {
 
@@ -38,5 +40,11 @@ nlohmann::json expect_ok(aws::AwsResult<nlohmann::json> r);
 
 /// Prints rows as a table (the given columns, from each object's keys; nested with '.') or as JSON.
 void print_rows(const nlohmann::json& rows, const std::vector<std::string>& columns, const std::string& output);
+
+/// CreateSecurityProfile's input for the scenario's security_profile.
+nlohmann::json profile_input(const scenario::SecurityProfile& p);
+/// What `provision` creates for the scenario: every thing (all shards), topics, policy, profile.
+/// `certs` "" means certs/<scenario>/.
+aws::ProvisionPlan provision_plan_for(const scenario::Scenario& s, const std::string& certs);
 
 }  // namespace fleetsim::cli

@@ -14,34 +14,6 @@ namespace fleetsim::cli {
 
 namespace {
 
-nlohmann::json profile_input(const scenario::SecurityProfile& p) {
-  nlohmann::json in = {{"securityProfileName", p.name}, {"behaviors", p.behaviors}};
-  if (!p.description.empty()) in["securityProfileDescription"] = p.description;
-  if (!p.additional_metrics_to_retain_v2.empty()) in["additionalMetricsToRetainV2"] = p.additional_metrics_to_retain_v2;
-  return in;
-}
-
-aws::ProvisionPlan plan_for(const scenario::Scenario& s, const std::string& certs) {
-  aws::ProvisionPlan plan;
-  plan.scenario = s.name;
-  plan.certs_dir = certs.empty() ? std::filesystem::path("certs") / s.name : std::filesystem::path(certs);
-  auto e = scenario::expand(s, {0, 1}, Millis(0), 0);
-  for (const auto& t : e.things) plan.things.push_back({t.name, s.fleet[t.group].thing_group});
-  for (const auto& g : s.fleet) {
-    plan.publish_topics.push_back(g.topics.at(g.baseline.publish.topic));
-    if (!g.baseline.receive.topic.empty()) {
-      plan.subscribe_topics.push_back(g.topics.at(g.baseline.receive.topic));
-      plan.command_topics.push_back(g.topics.at(g.baseline.receive.topic));
-    }
-    plan.device_metrics |= g.baseline.device_metrics.enabled;
-  }
-  if (s.security_profile.present) {
-    plan.security_profile = profile_input(s.security_profile);
-    plan.profile_target_groups = s.security_profile.target_groups;
-  }
-  return plan;
-}
-
 void progress_line(const aws::ProvisionProgress& p) {
   // Every 1% (or each thing of a small fleet), so a large fleet shows it is moving.
   std::size_t step = std::max<std::size_t>(1, p.things_total / 100);
@@ -73,7 +45,7 @@ Command add_provision(CLI::App& app) {
   return {sub, [o] {
             auto [s, shard] = load_for_command("provision", o->file, "", "0/1");
             auto session = make_aws_session(o->aws);
-            auto plan = plan_for(s, o->certs);
+            auto plan = provision_plan_for(s, o->certs);
             std::cerr << "provisioning " << plan.things.size() << " things in " << session.client->region() << " ("
                       << session.client->endpoint() << ")\n";
             auto out = aws::provision(*session.client, plan, {progress_line, 0});

@@ -1,14 +1,15 @@
-// fleetsim reconcile RUN_DIR... --violations FILE|aws: score the ledgers against violation events.
+// fleetsim reconcile RUN_DIR... [--violations aws|local|FILE]: score the ledgers against violation events
+// and write the reports (the scoring and the reports are sim/harness/run_report's; this parses options,
+// fetches events and metric values, and writes verdicts back).
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
+#include <set>
 
 #include "sim/cli/aws_session.hpp"
 #include "sim/cli/commands.hpp"
+#include "sim/harness/run_report.hpp"
 #include "sim/harness/violations.hpp"
-#include "sim/scenario/expand.hpp"
-#include "sim/scenario/loader.hpp"
 
 namespace fleetsim::cli {
 
@@ -17,12 +18,66 @@ namespace {
 struct ReconcileCommandOptions {
   std::vector<std::string> run_dirs;
   std::string violations;
+  std::string metrics;
   std::string profile;
   std::string grace = "15m";
+  std::string compare;
+  bool fail_on_regression = false;
+  bool write_verification = false;
+  std::size_t max_verifications = 1000;
   AwsCliOptions aws;
 };
 
-std::string ms_text(std::optional<Millis> d) { return d ? format_duration(Millis(d->count() / 1000 * 1000)) : "-"; }
+// ListMetricValues through the IoT client (AWS, or the emulator with --endpoint-url).
+class AwsMetricSource : public harness::MetricSource {
+ public:
+  explicit AwsMetricSource(aws::IotClient& client) : client_(client) {}
+  Expected<std::vector<harness::MetricDatum>> values(const std::string& thing, const std::string& metric,
+                                                     EpochMillis from, EpochMillis to) override {
+    nlohmann::json in = {{"thingName", thing}, {"metricName", metric}, {"startTime", double(from) / 1000.0},
+                         {"endTime", double(to) / 1000.0}};
+    auto r = client_.call_all("ListMetricValues", in, "metricDatumList", 100);
+    if (auto* e = std::get_if<aws::AwsError>(&r)) return unexpected(e->describe());
+    std::vector<harness::MetricDatum> out;
+    for (const auto& d : std::get<nlohmann::json>(r)["metricDatumList"]) {
+      auto v = harness::metric_number(d.value("value", nlohmann::json()));
+      if (v && d.contains("timestamp") && d["timestamp"].is_number())
+        out.push_back({static_cast<EpochMillis>(std::llround(d["timestamp"].get<double>() * 1000.0)), *v});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
+    return out;
+  }
+  std::string describe() const override { return "ListMetricValues (" + client_.endpoint() + ")"; }
+
+ private:
+  aws::IotClient& client_;
+};
+
+// TRUE_POSITIVE for alarms that detected a window, FALSE_POSITIVE for false alarms; the client paces the
+// calls at the operation's published rate (10 TPS). Returns how many were written.
+std::size_t write_verification(aws::IotClient& client, const harness::Reconciliation& r, std::size_t max) {
+  std::vector<std::pair<std::string, std::string>> verdicts;
+  std::set<std::string> seen;
+  for (const auto& e : r.true_alarms)
+    if (!e.violation_id.empty() && seen.insert(e.violation_id).second) verdicts.emplace_back(e.violation_id, "TRUE_POSITIVE");
+  for (const auto& e : r.false_alarms)
+    if (!e.violation_id.empty() && seen.insert(e.violation_id).second) verdicts.emplace_back(e.violation_id, "FALSE_POSITIVE");
+  if (verdicts.size() > max)
+    std::cerr << "fleetsim reconcile: writing the first " << max << " of " << verdicts.size()
+              << " verification states (--max-verifications)\n";
+  std::size_t written = 0;
+  for (std::size_t i = 0; i < verdicts.size() && i < max; ++i) {
+    auto res = client.call("PutVerificationStateOnViolation",
+                           {{"violationId", verdicts[i].first}, {"verificationState", verdicts[i].second},
+                            {"verificationStateDescription", "fleetsim reconcile: ledger window match"}});
+    if (auto* e = std::get_if<aws::AwsError>(&res)) {
+      std::cerr << "fleetsim reconcile: " << e->describe() << "\n";
+      continue;
+    }
+    ++written;
+  }
+  return written;
+}
 
 }  // namespace
 
@@ -32,114 +87,83 @@ Command add_reconcile(CLI::App& app) {
   sub->footer(
       "An anomaly on a thing is detected when an in-alarm event for that thing on one of its primary metrics falls\n"
       "between its start and its end plus --grace. Alarms with no anomaly window are false alarms, counted per\n"
-      "thing-day of clean observation. Writes report.json into the first run directory; exits 1 when the\n"
-      "scenario's expect section is missed.");
+      "thing-day of clean observation. Writes report.json, report.md, junit.xml and report.html into the first run\n"
+      "directory; exits 1 when the scenario's expect section is missed (or, with --fail-on-regression, when a\n"
+      "figure regressed against --compare).");
   sub->add_option("run_dirs", o->run_dirs, "Run directories (several shards of one run are merged)")->required();
-  sub->add_option("--violations", o->violations, "A JSON/JSONL file of ListViolationEvents events, or aws")->required();
+  sub->add_option("--violations", o->violations,
+                  "aws, local (RUN_DIR/violations.jsonl, the default), or a JSON/JSONL file of ListViolationEvents events");
+  sub->add_option("--metrics", o->metrics,
+                  "Metric values for not-detected vs not-delivered: a metrics.jsonl file, or aws (ListMetricValues); "
+                  "default RUN_DIR/metrics.jsonl, or aws with --violations aws");
   sub->add_option("--security-profile-name", o->profile, "With aws: only this profile's violations");
   sub->add_option("--grace", o->grace, "How long after an anomaly ends an alarm still counts")->capture_default_str();
+  sub->add_option("--compare", o->compare, "An earlier report.json: mark regressions (recall down, ttd p90 up, false alarms up)");
+  sub->add_flag("--fail-on-regression", o->fail_on_regression, "With --compare: exit 1 when a figure regressed");
+  sub->add_flag("--write-verification", o->write_verification,
+                "With aws (or --endpoint-url): PutVerificationStateOnViolation TRUE_POSITIVE/FALSE_POSITIVE, 10 TPS");
+  sub->add_option("--max-verifications", o->max_verifications, "At most this many verification states")->capture_default_str();
   add_aws_options(sub, o->aws);
   return {sub, [o] {
             auto grace = parse_duration(o->grace);
             if (!grace) bad_argument("reconcile", "--grace", grace.error());
-            // Ledgers of every shard, and the scenario copy of the first run directory.
-            std::vector<std::filesystem::path> files;
-            for (const auto& d : o->run_dirs) {
-              if (!std::filesystem::is_directory(d)) bad_argument("reconcile", d, "is not a run directory");
-              for (const auto& e : std::filesystem::directory_iterator(d))
-                if (e.path().filename().string().starts_with("ledger") && e.path().extension() == ".jsonl")
-                  files.push_back(e.path());
-            }
-            if (files.empty()) bad_argument("reconcile", o->run_dirs.front(), "holds no ledger*.jsonl");
-            auto merged = ledger::read_ledgers(files);
-            if (!merged) bad_argument("reconcile", "ledger", merged.error());
-            for (const auto& issue : merged->issues) std::cerr << ledger::format_issue(issue) << '\n';
-            auto loaded = scenario::load_scenario_file((std::filesystem::path(o->run_dirs.front()) / "scenario.yaml").string());
-            if (!loaded.ok()) throw InputError(loaded.diagnostics);
-            const auto& s = *loaded.scenario;
-            const auto& header = *merged->shards.front().header;
-            harness::ReconcileOptions ro;
-            ro.grace = *grace;
-            ro.run_start = header.start_ms;
-            ro.run_end = header.start_ms;
-            for (const auto& l : merged->shards) {
-              if (l.run_end) ro.run_end = std::max(ro.run_end, l.run_end->t_ms);
-              if (l.last_heartbeat_ms) ro.run_end = std::max(ro.run_end, *l.last_heartbeat_ms);
-            }
-            for (const auto& w : merged->windows) ro.run_end = std::max(ro.run_end, w.end_ms.value_or(w.start_ms));
-            for (const auto& t : scenario::expand(s, {0, 1}, Millis(0), 0).things) ro.things.push_back(t.name);
-            ro.confidence = s.expect.present ? s.expect.confidence : "";
-            std::vector<harness::ViolationEvent> events;
-            if (o->violations == "aws") {
-              auto session = make_aws_session(o->aws);
+            std::vector<std::filesystem::path> dirs(o->run_dirs.begin(), o->run_dirs.end());
+            auto run = harness::load_run(dirs, *grace);
+            if (!run) bad_argument("reconcile", o->run_dirs.front(), run.error());
+            for (const auto& issue : run->issues) std::cerr << issue << '\n';
+            const auto& ro = run->options;
+            bool use_aws = o->violations == "aws";
+            bool need_client = use_aws || o->write_verification;
+            if (o->write_verification && !use_aws && o->aws.endpoint_url.empty())
+              bad_argument("reconcile", "--write-verification", "needs --violations aws or --endpoint-url");
+            if (o->fail_on_regression && o->compare.empty())
+              bad_argument("reconcile", "--fail-on-regression", "needs --compare PREVIOUS/report.json");
+            std::optional<AwsSession> session;
+            if (need_client) session = make_aws_session(o->aws);
+
+            harness::ReconcileRequest request;
+            request.options.grace = *grace;
+            if (!o->compare.empty()) request.options.compare = o->compare;
+            request.options.fail_on_regression = o->fail_on_regression;
+            if (use_aws) {
               nlohmann::json in = {{"startTime", double(ro.run_start) / 1000.0},
                                    {"endTime", double(ro.run_end + grace->count()) / 1000.0},
                                    {"listSuppressedAlerts", true}};  // the guide's profiles suppress alerts
               if (!o->profile.empty()) in["securityProfileName"] = o->profile;
-              auto r = expect_ok(session.client->call_all("ListViolationEvents", in, "violationEvents"));
+              auto r = expect_ok(session->client->call_all("ListViolationEvents", in, "violationEvents"));
               for (const auto& j : r["violationEvents"])
-                if (auto e = harness::violation_from_json(j)) events.push_back(*e);
+                if (auto e = harness::violation_from_json(j)) request.events.push_back(*e);
+              request.events_source = "aws ListViolationEvents (" + session->client->endpoint() + ")";
             } else {
-              auto read = harness::read_violation_file(o->violations);
+              auto file = o->violations.empty() || o->violations == "local"
+                              ? (dirs.front() / "violations.jsonl").string()
+                              : o->violations;
+              auto read = harness::read_violation_file(file);
               if (!read) bad_argument("reconcile", "--violations", read.error());
-              events = std::move(*read);
+              request.events = read.value();
+              request.events_source = file;
             }
-            auto r = harness::reconcile(merged->windows, events, ro);
-
-            nlohmann::json report = {
-                {"schema", 1},
-                {"scenario", {{"name", header.scenario.name}, {"sha256", header.scenario.sha256}, {"seed", header.seed}}},
-                {"run", {{"start", format_rfc3339(ro.run_start)}, {"end", format_rfc3339(ro.run_end)},
-                         {"shards", merged->shards.size()}, {"grace", format_duration(*grace)}}},
-                {"confidence", ro.confidence},
-                {"anomalies", r.windows.size()},
-                {"detected", r.detected()},
-                {"recall", r.recall()},
-                {"false_alarms", r.false_alarms.size()},
-                {"clean_thing_days", r.clean_thing_days},
-                {"false_alarms_per_thing_day", r.false_alarms_per_thing_day()},
-                {"by_kind", nlohmann::json::object()},
-                {"windows", nlohmann::json::array()}};
-            for (int p : {50, 90, 99})
-              if (auto t = r.time_to_detect_percentile(p)) report["time_to_detect_ms"]["p" + std::to_string(p)] = t->count();
-            for (const auto& [kind, dt] : r.by_kind())
-              report["by_kind"][kind] = {{"detected", dt.first}, {"total", dt.second},
-                                         {"recall", double(dt.first) / double(dt.second)}};
-            for (const auto& w : r.windows)
-              report["windows"].push_back({{"id", w.window.id}, {"thing", w.window.thing}, {"kind", w.window.kind},
-                                           {"detected", w.detected}, {"already_in_alarm", w.already_in_alarm},
-                                           {"time_to_detect_ms", w.time_to_detect ? nlohmann::json(w.time_to_detect->count()) : nlohmann::json()},
-                                           {"time_to_clear_ms", w.time_to_clear ? nlohmann::json(w.time_to_clear->count()) : nlohmann::json()}});
-            // The scenario's expectations gate the exit code, naming what was missed.
-            std::vector<std::string> missed;
-            const auto& x = s.expect;
-            if (x.min_recall && r.recall() < *x.min_recall)
-              missed.push_back("recall " + format_number(r.recall(), 3) + " < " + format_number(*x.min_recall, 3));
-            for (const auto& [kind, min] : x.min_recall_by_kind) {
-              auto all = r.by_kind();
-              auto it = all.find(std::string(scenario::kind_info(kind).name));
-              if (it != all.end() && double(it->second.first) / double(it->second.second) < min)
-                missed.push_back("recall of " + it->first + " below " + format_number(min, 3));
+            std::unique_ptr<harness::MetricSource> metrics;
+            if (o->metrics == "aws" || (o->metrics.empty() && use_aws)) {
+              if (!session) session = make_aws_session(o->aws);
+              metrics = std::make_unique<AwsMetricSource>(*session->client);
+            } else {
+              auto file = o->metrics.empty() ? dirs.front() / "metrics.jsonl" : std::filesystem::path(o->metrics);
+              if (!o->metrics.empty() || std::filesystem::exists(file)) {
+                auto m = harness::FileMetricSource::open(file);
+                if (!m) bad_argument("reconcile", "--metrics", m.error());
+                metrics = std::move(m.value());
+              }
             }
-            for (const auto& [p, max] : x.max_time_to_detect)
-              if (auto t = r.time_to_detect_percentile(p); t && *t > max)
-                missed.push_back("time to detect p" + std::to_string(p) + " " + format_duration(*t) + " > " + format_duration(max));
-            if (x.max_false_alarms_per_thing_day && r.false_alarms_per_thing_day() > *x.max_false_alarms_per_thing_day)
-              missed.push_back("false alarms per thing-day " + format_number(r.false_alarms_per_thing_day(), 3) + " > " +
-                               format_number(*x.max_false_alarms_per_thing_day, 3));
-            report["expectations_missed"] = missed;
-            auto path = std::filesystem::path(o->run_dirs.front()) / "report.json";
-            std::ofstream(path) << report.dump(2) << '\n';
-
-            std::cout << "anomalies " << r.windows.size() << ", detected " << r.detected() << ", recall "
-                      << format_number(r.recall(), 3) << "; time to detect p50 " << ms_text(r.time_to_detect_percentile(50))
-                      << ", p90 " << ms_text(r.time_to_detect_percentile(90)) << "; false alarms " << r.false_alarms.size()
-                      << " (" << format_number(r.false_alarms_per_thing_day(), 3) << " per thing-day)\n";
-            for (const auto& [kind, dt] : r.by_kind())
-              std::cout << "  " << kind << ": " << dt.first << "/" << dt.second << '\n';
-            for (const auto& m : missed) std::cout << "MISSED: " << m << '\n';
-            std::cout << "report: " << path.string() << '\n';
-            return int(missed.empty() ? exit_ok : exit_expectations_failed);
+            request.metrics = metrics.get();
+            auto out = harness::reconcile_run(*run, request);
+            if (!out) bad_argument("reconcile", o->compare.empty() ? "report" : "--compare", out.error());
+            std::cout << out->summary;
+            if (o->write_verification) {
+              auto n = write_verification(*session->client, out->reconciliation, o->max_verifications);
+              std::cout << "verification states written: " << n << "\n";
+            }
+            return out->exit_code;
           }};
 }
 

@@ -7,6 +7,7 @@
 
 #include "sim/cli/aws_session.hpp"
 #include "sim/cli/commands.hpp"
+#include "sim/cli/embedded.hpp"
 #include "sim/fleet/engine.hpp"
 #include "sim/scenario/expand.hpp"
 #include "sim/scenario/loader.hpp"
@@ -43,7 +44,9 @@ Command add_run(CLI::App& app) {
       "SIGINT or SIGTERM stops cleanly (open anomalies are closed in the ledger); a second one stops at once.\n"
       "Exit 0 when the run completed, 2 for bad input, 3 when no thing could connect.");
   sub->add_option("file", opts->file, "Scenario YAML file")->required();
-  sub->add_option("--target", opts->target, "Where to connect: mqtt://HOST:PORT or mqtts://HOST:PORT (overrides the scenario)");
+  sub->add_option("--target", opts->target,
+                  "Where to connect: local (the embedded emulator, the default), aws, mqtt://HOST:PORT or "
+                  "mqtts://HOST:PORT (overrides the scenario)");
   sub->add_option("--shard", opts->shard, "This process's slice of the fleet, I/N (I from 0), or auto/N from "
                                           "JOB_COMPLETION_INDEX / AWS_BATCH_JOB_ARRAY_INDEX")
       ->capture_default_str();
@@ -104,6 +107,12 @@ Command add_run(CLI::App& app) {
             std::stringstream text;
             text << in.rdbuf();
             run.scenario_text = text.str();
+            if (s.target.kind == scenario::Target::Kind::local) {
+              if (shard.count > 1)
+                bad_argument("run", "--shard", "the embedded local emulator runs the whole fleet in one process",
+                             "run shards against a shared broker: fleetsim local, then --target mqtts://HOST:PORT");
+              return run_embedded(std::move(s), std::move(run));
+            }
             auto outcome = fleet::run_fleet(s, run);
             return outcome.exit_code;
           }};

@@ -33,6 +33,7 @@ Command add_status(CLI::App& app);
 Command add_violations(CLI::App& app);
 Command add_mitigation(CLI::App& app);
 Command add_reconcile(CLI::App& app);
+Command add_local(CLI::App& app);
 
 /// Throws InputError naming the command's option ("fleetsim run --shard: ...").
 [[noreturn]] void bad_argument(const std::string& command, const std::string& option, const std::string& message,

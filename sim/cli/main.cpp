@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
                                                  fleetsim::cli::add_status(app),
                                                  fleetsim::cli::add_violations(app),
                                                  fleetsim::cli::add_mitigation(app),
-                                                 fleetsim::cli::add_reconcile(app)};
+                                                 fleetsim::cli::add_reconcile(app),
+                                                 fleetsim::cli::add_local(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

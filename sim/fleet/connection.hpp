@@ -6,6 +6,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -70,13 +71,21 @@ class Connection {
   net::io_context& ioc_;
   std::optional<tcp::socket> plain_;
   std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;
+  static constexpr std::size_t tls_read_chunk = 4096;  ///< per TLS connection; a record may take several reads
+  std::string tls_buffer_;
 };
 
 template <class ReadHandler>
 void Connection::async_read(std::span<char> buffer, ReadHandler&& done) {
   if (tls_) {
-    tls_->async_read_some(net::buffer(buffer.data(), buffer.size()),
-                          [done = std::forward<ReadHandler>(done)](boost::system::error_code ec, std::size_t n) mutable {
+    // OpenSSL can complete a read from data it already decrypted, and asio then defers the handler: the
+    // bytes would sit in `buffer` (which a worker shares among its things) while other reads overwrite
+    // it. So TLS reads land in the connection's own buffer and are copied when the handler runs.
+    if (tls_buffer_.empty()) tls_buffer_.resize(tls_read_chunk);
+    tls_->async_read_some(net::buffer(tls_buffer_.data(), std::min(tls_buffer_.size(), buffer.size())),
+                          [this, buffer, done = std::forward<ReadHandler>(done)](boost::system::error_code ec,
+                                                                                  std::size_t n) mutable {
+                            if (!ec) std::memcpy(buffer.data(), tls_buffer_.data(), n);
                             done(std::error_code(ec), n);
                           });
     return;

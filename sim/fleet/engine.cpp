@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -170,8 +171,8 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   }
   SystemClock wall;
   EpochMillis now = wall.now();
-  EpochMillis start = s.clock.start.value_or(now);
-  if (start < now && s.clock.time_scale != 1)
+  EpochMillis start = o.clock ? o.clock->now() : s.clock.start.value_or(now);
+  if (!o.clock && start < now && s.clock.time_scale != 1)
     bad_config("clock.start is in the past and time_scale is above 1", "use start: now for a time-compressed run");
   Millis horizon = o.duration ? *o.duration : scenario::plan_horizon(s, Millis(365LL * 86'400'000));
   auto expansion = scenario::expand(s, o.shard, horizon, start);
@@ -205,12 +206,14 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   ctx.ledger = writer->get();
 
   // Shards that share an absolute start wait for it.
-  if (start > now) {
+  if (!o.clock && start > now) {
     if (!o.quiet) std::cerr << "waiting " << format_duration(Millis(start - now)) << " for the scenario start\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(start - now));
   }
   EpochMillis clock_origin = std::max(start, wall.now());  // joining a running schedule late (time_scale 1)
-  ScaledClock clock(clock_origin, s.clock.time_scale);
+  std::optional<ScaledClock> own_clock;
+  if (!o.clock) own_clock.emplace(clock_origin, s.clock.time_scale);
+  const ScaledClock& clock = o.clock ? *o.clock : *own_clock;
   ctx.clock = &clock;
   ctx.start_ms = start;
 
@@ -243,7 +246,6 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   boost::asio::steady_timer tick(main_ioc);
   bool stopping = false;
   ledger::RunEndReason reason = ledger::RunEndReason::completed;
-  std::uint64_t heartbeat_seq = 0;
   bool tty = isatty(STDERR_FILENO) && !o.quiet;
   auto stop_all = [&] {
     stopping = true;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/core/clock.hpp"
 #include "sim/fleet/stats.hpp"
 #include "sim/scenario/expand.hpp"
 #include "sim/scenario/model.hpp"
@@ -26,6 +27,9 @@ struct RunOptions {
   std::string metrics_address = "127.0.0.1";  ///< where it listens
   std::vector<std::string> source_addresses;  ///< local addresses to connect from (to pass ~28k connections)
   std::chrono::microseconds tick{1000};       ///< workers' scheduling granularity
+  /// A clock shared with the target (the embedded emulator): the scenario starts at its now(), and it
+  /// must run at the scenario's time_scale. Null: the engine makes its own from clock.start.
+  const ScaledClock* clock = nullptr;
 };
 
 struct RunOutcome {

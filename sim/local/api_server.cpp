@@ -321,6 +321,13 @@ Expected<std::unique_ptr<ApiServer>> ApiServer::create(ApiServerOptions options)
 
 Router& ApiServer::router() { return core_->router; }
 Store& ApiServer::store() { return *core_->store; }
+
+void ApiServer::set_data_endpoint(std::string host, std::uint16_t port) {
+  core_->config.data_endpoint_host = std::move(host);
+  core_->config.data_endpoint_port = port;
+}
+
+std::shared_ptr<const pki::CertifiedKey> ApiServer::ca() const { return core_->config.ca; }
 std::uint16_t ApiServer::port() const { return core_->port; }
 const pki::Certificate& ApiServer::ca_certificate() const { return core_->config.ca->certificate; }
 std::filesystem::path ApiServer::ca_file() const { return core_->ca_path; }

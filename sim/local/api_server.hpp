@@ -84,6 +84,10 @@ class ApiServer {
   /// Its PEM file (for a client's ca_file or the AWS CLI's --ca-bundle); "" when the CA is in memory.
   std::filesystem::path ca_file() const;
   Store& store();
+  /// The CA and its key (the broker's server certificate and client verification use the same CA).
+  std::shared_ptr<const pki::CertifiedKey> ca() const;
+  /// What DescribeEndpoint answers; call before start() (the broker's port may be known only then).
+  void set_data_endpoint(std::string host, std::uint16_t port);
 
  private:
   struct Core;

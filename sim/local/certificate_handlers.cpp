@@ -4,6 +4,7 @@
 
 #include "sim/local/handler_support.hpp"
 #include "sim/local/handlers.hpp"
+#include "sim/local/policy.hpp"
 
 namespace fleetsim::local {
 
@@ -137,11 +138,8 @@ ApiResult create_policy(RequestContext& c, const json& in) {
   if (auto e = check_name("policyName", name, "_+=,.@-")) return *e;
   if (const Policy* p = c.state.policies.find(name))
     return already_exists("Policy cannot be created - name already exists (name=" + name + ")", name, p->arn);
-  const json parsed = json::parse(document, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object())
-    return malformed_policy("Policy document is malformed: it must be a JSON object");
-  if (!parsed.contains("Statement") || !(parsed["Statement"].is_array() || parsed["Statement"].is_object()))
-    return malformed_policy("Policy document is malformed: it has no Statement");
+  // The broker enforces what the document says, so it must parse the way the broker reads it.
+  if (auto problem = check_policy_document(document)) return malformed_policy("Policy document is malformed: " + *problem);
   Policy p;
   p.name = name;
   p.arn = c.config.arn("policy/" + name);

@@ -1,6 +1,7 @@
 // Device Defender Detect's configuration side: security profiles and their targets, mitigation actions.
 // (What the detector produces — training summaries, violations, metric values — is served elsewhere.)
 #include "sim/local/handler_support.hpp"
+#include "sim/local/detector.hpp"
 #include "sim/local/handlers.hpp"
 
 namespace fleetsim::local {
@@ -58,6 +59,9 @@ std::optional<ApiError> check_behaviors(const json& behaviors) {
                                 ml.is_object() ? ml.value("confidenceLevel", json()).dump() : ml.dump(),
                                 "Member must satisfy enum value set: [LOW, MEDIUM, HIGH]");
     }
+    // AWS accepts what the local detector cannot evaluate; saying so beats a behavior that never alarms.
+    if (auto why = Detector::unsupported(b))
+      return invalid_request("Behavior " + name + ": " + *why + " (the local emulator's detector; AWS accepts it)");
   }
   return std::nullopt;
 }

@@ -192,7 +192,7 @@ ApiResult list_executions(RequestContext& c, const json& in) {
     if (!task.empty() && id != task) continue;
     std::size_t i = 0;
     for (const auto& x : t.value("executions", json::array())) {
-      char key[16];
+      char key[24];
       std::snprintf(key, sizeof key, "%06zu", i++);
       rows.emplace(id + "/" + key, x);
     }

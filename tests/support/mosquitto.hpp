@@ -15,7 +15,7 @@ class Mosquitto {
  public:
   struct Options {
     bool tls = false;
-    std::string acl;  ///< ACL file content (with use_identity_as_username for TLS); empty: none
+    std::string acl = {};  ///< ACL file content (with use_identity_as_username for TLS); empty: none
   };
   Mosquitto(const std::string& dir, Options options);
   ~Mosquitto();
