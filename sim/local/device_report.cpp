@@ -170,7 +170,8 @@ json custom_metrics(const json& c) {
     if (!value.is_array() || value.size() != 1) fail(path + " must be an array of one value object");
     const json& v = value[0];
     if (!v.is_object() || v.size() != 1) fail(path + "[0] must be an object with one of number, number_list, string_list, ip_list");
-    const auto& [type, data] = *v.items().begin();
+    const std::string& type = v.begin().key();
+    const json& data = v.begin().value();
     if (type == "number") {
       if (!data.is_number()) fail(path + "[0].number must be a number");
     } else if (type == "number_list" || type == "string_list" || type == "ip_list") {
