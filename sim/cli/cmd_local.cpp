@@ -67,7 +67,7 @@ Command add_local(CLI::App& app) {
   sub->add_option("--training", o->training, "Detector training period, scenario time (AWS: 14d)")->capture_default_str();
   sub->add_option("--min-datapoints", o->min_datapoints, "Datapoints per behavior before a model is built (AWS: 25000)")
       ->capture_default_str();
-  sub->add_option("--broker-threads", o->broker_threads, "Broker threads (default: one per core)");
+  sub->add_option("--broker-threads", o->broker_threads, "Broker threads (default: half the cores)");
   sub->add_flag("--api-tls", o->api_tls, "Serve the API over HTTPS (certificate from the local CA)");
   return {sub, [o] {
             SystemClock wall;
@@ -84,7 +84,9 @@ Command add_local(CLI::App& app) {
             eo.window = duration_option("--window", o->window);
             eo.training = duration_option("--training", o->training);
             eo.min_datapoints = o->min_datapoints;
-            eo.broker_threads = o->broker_threads ? o->broker_threads : std::max(1u, std::thread::hardware_concurrency());
+            // Half the cores by default: the fleet (or mosquitto_pub) needs the rest, and on 2 cores a second
+            // broker thread costs ~1.5x the CPU per message in wake-ups (bench/run-broker-bench).
+            eo.broker_threads = o->broker_threads ? o->broker_threads : std::max(1u, std::thread::hardware_concurrency() / 2);
             auto emulator = local::Emulator::create(eo);
             if (!emulator) bad_argument("local", "--state", emulator.error());
             if (auto st = (*emulator)->start(); !st) {

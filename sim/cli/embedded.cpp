@@ -12,6 +12,8 @@
 #include "sim/core/time.hpp"
 #include "sim/local/api_server.hpp"
 #include "sim/local/emulator.hpp"
+#include "sim/local/metrics.hpp"
+#include "sim/harness/run_report.hpp"
 
 namespace fleetsim::cli {
 
@@ -53,6 +55,26 @@ std::size_t export_violations(aws::IotClient& client, EpochMillis from, EpochMil
     if (!r.contains("nextToken")) break;
     in["nextToken"] = r["nextToken"];
   }
+  if (!out.flush()) runtime_failure("cannot write " + file.string());
+  return n;
+}
+
+// Every thing's datapoints over the run, one JSON object per line ({thing, metric, timestamp (epoch
+// seconds, the window's end), value}): what reconcile reads to tell "not detected" from "not delivered".
+std::size_t export_metrics(const local::MetricsRecorder& recorder, const std::vector<aws::ThingSpec>& things,
+                           EpochMillis from, EpochMillis to, const std::filesystem::path& file) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  std::size_t n = 0;
+  for (const auto& thing : things)
+    for (std::size_t m = 0; m < local::metric_count; ++m) {
+      const auto metric = local::metric_name(static_cast<local::Metric>(m));
+      auto data = recorder.metric_values(thing.name, metric, from, to);
+      for (auto it = data.rbegin(); it != data.rend(); ++it, ++n)  // oldest first
+        out << nlohmann::json{{"thing", thing.name}, {"metric", metric}, {"timestamp", double(it->timestamp) / 1000.0},
+                              {"value", it->value.to_json()}}
+                   .dump()
+            << '\n';
+    }
   if (!out.flush()) runtime_failure("cannot write " + file.string());
   return n;
 }
@@ -120,14 +142,21 @@ int run_embedded(scenario::Scenario s, fleet::RunOptions run) {
   const EpochMillis end = clock.now();
   (*emulator)->traffic_ends(end);  // earlier than planned when a signal stopped the run
   (*emulator)->evaluate(end);
-  auto n = export_violations(client, scenario_start - s.local_detector.window.count(), end + s.local_detector.window.count(),
-                             outcome.run_dir / "violations.jsonl");
+  const EpochMillis from = scenario_start - s.local_detector.window.count(), to = end + s.local_detector.window.count();
+  auto events = export_violations(client, from, to, outcome.run_dir / "violations.jsonl");
+  export_metrics((*emulator)->metrics(), plan.things, from, to, outcome.run_dir / "metrics.jsonl");
   (*emulator)->stop();
-  if (!run.quiet)
-    std::cerr << n << " violation events from the local detector in " << (outcome.run_dir / "violations.jsonl").string()
-              << "\nreconcile: fleetsim reconcile " << outcome.run_dir.string() << " --violations "
-              << (outcome.run_dir / "violations.jsonl").string() << '\n';
-  return outcome.exit_code;
+  if (outcome.exit_code != 0) return outcome.exit_code;
+
+  // The detection-quality report, from the files just written (what `fleetsim reconcile RUN_DIR` reads).
+  auto report = harness::reconcile_local_run(outcome.run_dir, {});
+  if (!report) {
+    std::cerr << "fleetsim run: the run finished but its report failed: " << report.error() << "\n";
+    return exit_runtime_failure;
+  }
+  if (!run.quiet) std::cerr << events << " violation events from the local detector\n";
+  std::cout << report->summary << std::flush;
+  return report->exit_code;
 }
 
 }  // namespace fleetsim::cli

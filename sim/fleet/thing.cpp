@@ -285,7 +285,7 @@ void Thing::close_gracefully() {
   conn->async_write(*bytes, [conn, bytes](std::error_code) { conn->close(); });
 }
 
-void Thing::schedule_reconnect(SteadyTime now, bool immediately) {
+void Thing::schedule_reconnect(SteadyTime now, bool immediately, bool device_time) {
   ++generation_;
   if (connection_) connection_->close();
   session_ = mqtt::ClientSession(session_.options());
@@ -297,8 +297,11 @@ void Thing::schedule_reconnect(SteadyTime now, bool immediately) {
       std::chrono::duration<double>(1.0 / std::max(c.connects_per_client_id.per_second, 1e-6)) / worker_.clock().scale());
   SteadyTime at = std::max(now, last_connect_attempt_ + spacing);
   if (!immediately) {
-    // Exponential backoff with full jitter, in real time (the broker's recovery does not speed up).
+    // Exponential backoff with full jitter, in real time (the broker's recovery does not speed up) -- except
+    // the first retry after a working connection was dropped (AWS closes it on a denied publish), which is
+    // the device's own pace and runs on the scenario's clock like the rest of its behaviour.
     double base_ms = double(c.backoff_initial.count()) * std::pow(2.0, std::min(failures_in_a_row_, 16u));
+    if (device_time) base_ms /= worker_.clock().scale();
     double capped = std::min(base_ms, double(c.backoff_max.count()));
     at = std::max(at, now + std::chrono::milliseconds(static_cast<std::int64_t>(rng_.uniform(capped / 2, capped))));
   }
@@ -325,9 +328,10 @@ void Thing::fail(std::error_code ec, SteadyTime now, const char* step) {
     else ++stats.disconnects_io;
     stats.lost_unacked += session_.unacknowledged();
   }
+  const bool dropped_while_up = state_ == State::connected;
   ++failures_in_a_row_;
   write_in_flight_ = false;
-  schedule_reconnect(now, false);
+  schedule_reconnect(now, false, dropped_while_up && failures_in_a_row_ == 1);
 }
 
 void Thing::on_deadline(SteadyTime now) {

@@ -54,7 +54,7 @@ class Thing final : public mqtt::SessionHandler {
 
  private:
   void fail(std::error_code ec, SteadyTime now, const char* step);
-  void schedule_reconnect(SteadyTime now, bool immediately);
+  void schedule_reconnect(SteadyTime now, bool immediately, bool device_time = false);
   void read_loop();
   void flush();
   void reschedule(SteadyTime now);

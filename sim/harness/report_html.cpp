@@ -1,6 +1,7 @@
 // report.html: one self-contained page (inline CSS and JS, no network). The tables are written here;
 // the charts are drawn as inline SVG by the embedded script from the JSON embedded next to it. Each
 // chart container gets data-rendered="N" (N elements drawn) once drawn, which the system test checks.
+#include <cmath>
 #include <sstream>
 
 #include "sim/core/units.hpp"
@@ -27,6 +28,11 @@ std::string html(const std::string& s) {
 }
 
 std::string num(const json& v, int decimals = 3) { return v.is_number() ? format_number(v.get<double>(), decimals) : "–"; }
+
+// Milliseconds to the nearest second, as the other reports show them.
+std::string dur(const json& ms) {
+  return ms.is_number() ? format_duration(Millis(std::llround(ms.get<double>() / 1000) * 1000)) : "–";
+}
 
 // JSON inside <script>: "</" would end the element early, "\/" means the same in JSON.
 std::string script_json(const json& j) {
@@ -199,17 +205,21 @@ std::string render_html(const json& r, const json& timeline) {
        r["recall"].get<double>() >= 0.8 ? "good" : "bad");
   card(num(r["precision"]), "precision");
   card(r["false_alarms"].dump(), "false alarms (" + num(r["false_alarms_per_thing_day"]) + "/thing-day)", fa_bad ? "bad" : "good");
-  card(r["time_to_detect_ms"]["p90"].is_number() ? format_duration(Millis(r["time_to_detect_ms"]["p90"].get<long long>() / 1000 * 1000)) : "–",
-       "time to detect p90");
+  card(dur(r["time_to_detect_ms"]["p90"]), "time to detect p90");
   card(num(r["nab"]["score"], 1), "NAB score (standard)");
   card(num(r["range_based"]["f1"]), "range-based F1");
   o << "</div>\n";
   if (!r["expectations"].empty()) {
     o << "<h2>Expectations</h2><table><tr><th>gate</th><th>threshold</th><th>actual</th><th>verdict</th></tr>";
-    for (const auto& e : r["expectations"])
-      o << "<tr><td>" << html(e["name"].get<std::string>()) << "</td><td>" << html(e["threshold"].dump()) << "</td><td>"
-        << html(e["actual"].dump()) << "</td><td class=\"" << (e["passed"].get<bool>() ? "good\">pass" : "bad\">MISSED")
+    for (const auto& e : r["expectations"]) {
+      bool time = e["name"].get<std::string>().starts_with("time_to_detect");
+      auto show = [&](const json& v) {
+        return time ? dur(v) : num(v);
+      };
+      o << "<tr><td>" << html(e["name"].get<std::string>()) << "</td><td>" << show(e["threshold"]) << "</td><td>"
+        << show(e["actual"]) << "</td><td class=\"" << (e["passed"].get<bool>() ? "good\">pass" : "bad\">MISSED")
         << "</td></tr>";
+    }
     o << "</table>\n";
   }
   if (r["comparison"].is_object()) {
@@ -235,7 +245,7 @@ std::string render_html(const json& r, const json& timeline) {
     o << "<tr><td>" << html(w["id"].get<std::string>()) << "</td><td>" << html(w["kind"].get<std::string>()) << "</td><td>"
       << html(w["thing"].get<std::string>()) << "</td><td class=\"" << (w["detected"].get<bool>() ? "good" : "bad") << "\">"
       << html(w["verdict"].get<std::string>()) << "</td><td>"
-      << (w["time_to_detect_ms"].is_number() ? format_duration(Millis(w["time_to_detect_ms"].get<long long>() / 1000 * 1000)) : "–")
+      << dur(w["time_to_detect_ms"])
       << "</td><td>" << html(w["detected_on"].dump()) << "</td></tr>";
   o << "</table>\n<script type=\"application/json\" id=\"report-data\">"
     << script_json(json{{"report", r}, {"timeline", timeline}}) << "</script>\n<script>" << script

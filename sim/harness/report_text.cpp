@@ -70,6 +70,7 @@ std::string miss_detail(const json& w) {
 
 std::string verdict_text(const json& w) {
   auto v = w["verdict"].get<std::string>();
+  if (v == "unknown") return "missed, delivery unknown (no metric values)";
   std::replace(v.begin(), v.end(), '_', ' ');
   return v;
 }

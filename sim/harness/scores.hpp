@@ -5,7 +5,7 @@
 // Range-based precision and recall (Tatbul et al., "Precision and Recall for Time Series", NeurIPS 2018),
 // in continuous time (milliseconds) with these parameters:
 // - real ranges: each thing's anomaly windows extended by the grace, [start, end + grace], overlapping
-//   ones on a thing merged; predicted ranges: each thing's alarms, [in-alarm, the next alarm-cleared or
+//   ones on a thing merged; predicted ranges: each thing's alarms on any metric, [in-alarm, the next alarm-cleared or
 //   alarm-invalidated of that behavior, or the end of the scored range], merged per thing;
 // - recall: alpha = 0 (no existence reward), front-end positional bias δ(x) = L − x (an overlap early in
 //   the anomaly is worth more), cardinality γ = 1/x for x overlapping predicted ranges;

@@ -21,6 +21,9 @@ Expected<ViolationEvent> violation_from_json(const nlohmann::json& j) {
   }
   if (j.contains("violationEventAdditionalInfo") && j["violationEventAdditionalInfo"].is_object())
     e.confidence = text(j["violationEventAdditionalInfo"], "confidenceLevel");
+  // Without the event's own level, an ML behavior's configured one (rule behaviors have none).
+  auto ml = nlohmann::json::json_pointer("/behavior/criteria/mlDetectionConfig");
+  if (e.confidence.empty() && j.contains(ml) && j[ml].is_object()) e.confidence = text(j[ml], "confidenceLevel");
   if (!j.contains("violationEventTime") || !j["violationEventTime"].is_number())
     return unexpected("violationEventTime (epoch seconds) is missing");
   e.t = static_cast<EpochMillis>(std::llround(j["violationEventTime"].get<double>() * 1000.0));

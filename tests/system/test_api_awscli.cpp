@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/local/api_server.hpp"
+#include "tests/support/awscli.hpp"
 #include "tests/support/process.hpp"
 
 using namespace fleetsim;
@@ -16,14 +17,10 @@ using nlohmann::json;
 
 namespace {
 
-const std::string aws_cli = "/usr/bin/aws";  // Debian's, not a pyenv shim earlier on the PATH
 const std::string account_prefix = "arn:aws:iot:us-east-1:123456789012:";
 
-struct Cli {
+struct Cli : test::AwsCli {
   std::unique_ptr<ApiServer> server;
-  test::TempDir home;  // the CLI's caches, never the user's ~/.aws
-  std::string secret = local_secret_access_key;
-  std::vector<std::string> extra;  // e.g. --ca-bundle
 
   explicit Cli(ApiServerOptions options) {
     auto created = ApiServer::create(std::move(options));
@@ -31,39 +28,7 @@ struct Cli {
     server = std::move(created.value());
     auto port = server->start(1);
     if (!port) FAIL(port.error());
-  }
-
-  test::ProcessResult run(std::vector<std::string> args) {
-    std::vector<std::string> argv{"/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "HOME=" + home.path(),
-                                  std::string("AWS_ACCESS_KEY_ID=") + local_access_key_id,
-                                  "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_CONFIG_FILE=/dev/null",
-                                  "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
-                                  "AWS_PAGER=", aws_cli, "iot"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    for (const auto& a : {std::string("--endpoint-url"), server->url(), std::string("--region"), std::string("us-east-1"),
-                          std::string("--output"), std::string("json")})
-      argv.push_back(a);
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return test::run_process(argv, std::chrono::seconds(60));
-  }
-
-  // Runs a command that must succeed and returns its JSON output ({} when it prints nothing).
-  json ok(std::vector<std::string> args) {
-    auto r = run(args);
-    INFO("aws iot " << args.front() << "\nstdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    if (r.out.find_first_not_of(" \n\r\t") == std::string::npos) return json::object();
-    auto j = json::parse(r.out, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    return j;
-  }
-
-  // Runs a command that must fail with this AWS error code in the CLI's message.
-  void fails(std::vector<std::string> args, const std::string& code) {
-    auto r = run(args);
-    INFO("aws iot " << args.front() << "\nstdout: " << r.out << "\nstderr: " << r.err);
-    CHECK(r.exit_code != 0);
-    CHECK(r.err.find("(" + code + ")") != std::string::npos);
+    endpoint_url = server->url();
   }
 };
 
@@ -92,7 +57,7 @@ const std::string ml_behaviors = R"([
 }  // namespace
 
 TEST_CASE("the AWS CLI provisions things and certificates against the emulator", "[system][awscli]") {
-  if (!std::filesystem::exists(aws_cli)) FAIL("the AWS CLI is not installed at " + aws_cli + " (scripts/bootstrap installs awscli)");
+  if (!std::filesystem::exists(test::aws_cli_path)) FAIL("the AWS CLI is not installed at " + test::aws_cli_path + " (scripts/bootstrap installs awscli)");
   test::TempDir state;
   Cli cli(options(state.path()));
 

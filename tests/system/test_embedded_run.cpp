@@ -56,10 +56,35 @@ TEST_CASE("fleetsim run without a target runs the fleet against the embedded emu
   CHECK(stats["achieved"]["connected"].get<int>() >= 8);
   CHECK(stats["achieved"]["acked"].get<double>() > 0);     // QoS 1 publishes acknowledged by the emulator
   CHECK(stats["achieved"]["received"].get<double>() > 0);  // commands routed from the controller to things
+
+  // The run ends with the harness's reports; both anomalies caught, no false alarm, each miss explained.
+  auto report = json::parse(std::ifstream(out + "/report.json"));
+  CHECK(report["anomalies"] == 2);
+  CHECK(report["recall"].get<double>() >= 0.8);
+  CHECK(report["false_alarms"].get<int>() <= 1);
+  CHECK(report["sources"]["metrics"].is_string());  // metrics.jsonl was written and read
+  for (const char* f : {"/report.md", "/junit.xml", "/report.html", "/metrics.jsonl"})
+    CHECK(std::filesystem::file_size(out + f) > 0);
+  CHECK(r.out.find("report.html") != std::string::npos);
 }
 
 TEST_CASE("fleetsim run refuses shards with the embedded emulator", "[system][embedded]") {
   auto r = run_fleetsim({"run", source_path("tests/data/scenarios/embedded-small.yaml"), "--shard", "0/2"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("embedded local emulator") != std::string::npos);
+}
+
+TEST_CASE("fleetsim run exits 1 when the embedded run misses the scenario's expectations", "[system][embedded]") {
+  TempDir dir;
+  // The same scenario with a gate no 5-minute window can meet: detection within one minute.
+  std::string text = read_text(source_path("tests/data/scenarios/embedded-small.yaml"));
+  text.replace(text.find("expect:"), std::string::npos, "expect:\n  recall: 0.8\n  time_to_detect: {p90: 1m}\n");
+  const std::string scenario = dir.write("strict.yaml", text), out = dir.path() + "/run";
+  auto r = run_fleetsim({"run", scenario, "--out", out, "--quiet"}, std::chrono::seconds(120));
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  auto report = json::parse(std::ifstream(out + "/report.json"));
+  REQUIRE(report["expectations_missed"].size() == 1);
+  CHECK(report["expectations_missed"][0].get<std::string>().find("time to detect p90") != std::string::npos);
+  CHECK(std::filesystem::exists(out + "/junit.xml"));
 }

@@ -12,6 +12,7 @@
 #include "sim/local/api_server.hpp"
 #include "sim/local/broker.hpp"
 #include "sim/local/emulator.hpp"
+#include "tests/support/awscli.hpp"
 #include "tests/support/process.hpp"
 
 using namespace fleetsim;
@@ -22,7 +23,6 @@ namespace {
 
 constexpr EpochMillis t0 = 1'800'000'000'000 - 1'800'000'000'000 % 300'000;  // a window boundary
 constexpr Millis window{300'000};
-const std::string aws_cli = "/usr/bin/aws";
 
 aws::IotClient client_for(const Emulator& e) {
   aws::IotClientOptions o;
@@ -60,32 +60,10 @@ struct Device {
   }
 };
 
-struct AwsCli {
-  test::TempDir home;
-  std::string url;
-  json ok(std::vector<std::string> args) {
-    std::vector<std::string> argv{"/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "HOME=" + home.path(),
-                                  std::string("AWS_ACCESS_KEY_ID=") + local_access_key_id,
-                                  std::string("AWS_SECRET_ACCESS_KEY=") + local_secret_access_key,
-                                  "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-                                  "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", aws_cli, "iot"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    for (const auto& a : {std::string("--endpoint-url"), url, std::string("--region"), std::string("us-east-1"),
-                          std::string("--output"), std::string("json")})
-      argv.push_back(a);
-    auto r = test::run_process(argv, std::chrono::seconds(60));
-    INFO("aws iot " << args.front() << "\nstdout: " << r.out << "\nstderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-    auto j = json::parse(r.out, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    return j;
-  }
-};
-
 }  // namespace
 
 TEST_CASE("the emulator trains on baseline traffic, flags a flood and answers the AWS CLI", "[system][emulator]") {
-  if (!std::filesystem::exists(aws_cli)) FAIL("the AWS CLI is not installed at " + aws_cli + " (scripts/bootstrap installs awscli)");
+  if (!std::filesystem::exists(test::aws_cli_path)) FAIL("the AWS CLI is not installed (scripts/bootstrap installs awscli)");
   test::TempDir dir;
   ManualClock clock(t0 + 1'000);
   EmulatorOptions o;
@@ -127,8 +105,8 @@ TEST_CASE("the emulator trains on baseline traffic, flags a flood and answers th
   }
   devices[3] = std::make_unique<Device>(emulator.mqtt_url(), "dev-3", plan.certs_dir, ca);
 
-  AwsCli cli;
-  cli.url = emulator.api_url();
+  test::AwsCli cli;
+  cli.endpoint_url = emulator.api_url();
   auto run_window = [&](int index, int flood_messages) {
     for (std::size_t d = 0; d < devices.size(); ++d)
       devices[d]->publish("dt/dev-" + std::to_string(d) + "/telemetry", d == 0 && flood_messages ? flood_messages : 10 + int(d % 2));
@@ -181,7 +159,7 @@ TEST_CASE("the emulator trains on baseline traffic, flags a flood and answers th
   auto again = Emulator::create(o);
   if (!again) FAIL(again.error());
   REQUIRE((*again)->start());
-  cli.url = (*again)->api_url();
+  cli.endpoint_url = (*again)->api_url();
   auto after = cli.ok({"list-violation-events", "--start-time", std::to_string(t0 / 1000), "--end-time",
                        std::to_string(clock.now() / 1000 + 1), "--list-suppressed-alerts"})["violationEvents"];
   CHECK(after.size() == 2);

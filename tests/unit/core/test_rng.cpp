@@ -188,7 +188,7 @@ TEST_CASE("Rng::below is roughly uniform", "[rng][below]") {
   }
 }
 
-TEST_CASE("Rng::uniform01 is in [0, 1) with mean near 0.5", "[rng][uniform]") {
+TEST_CASE("Rng::uniform01 is at least 0 and below 1 with mean near 0.5", "[rng][uniform]") {
   Rng rng(2026);
   constexpr int samples = 100'000;
   double sum = 0, lo = 1, hi = 0;
@@ -208,7 +208,7 @@ TEST_CASE("Rng::uniform01 is in [0, 1) with mean near 0.5", "[rng][uniform]") {
   CHECK(hi > 0.999);
 }
 
-TEST_CASE("Rng::uniform(lo, hi) stays in [lo, hi)", "[rng][uniform]") {
+TEST_CASE("Rng::uniform(lo, hi) stays at least lo and below hi", "[rng][uniform]") {
   Rng rng(8);
   double sum = 0;
   for (int i = 0; i < 100'000; ++i) {

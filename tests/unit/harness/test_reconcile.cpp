@@ -1,4 +1,5 @@
 #include "sim/harness/reconcile.hpp"
+#include "sim/harness/violations.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -244,4 +245,19 @@ TEST_CASE("things that never connected count as observed thing-days with no even
   CHECK(r.false_alarms_per_thing_day() == Approx(0.5));
   CHECK(r.recall() == 1.0);  // no windows
   CHECK(r.precision() == 0.0);  // 0 true ÷ (0 true + 1 false)
+}
+
+TEST_CASE("a violation event's confidence: its own level, else its ML behavior's", "[reconcile]") {
+  nlohmann::json j = {{"thingName", "a"}, {"violationEventType", "alarm-cleared"}, {"violationEventTime", 1796436000.5},
+                      {"behavior", {{"name", "sent"}, {"metric", "aws:num-messages-sent"},
+                                    {"criteria", {{"mlDetectionConfig", {{"confidenceLevel", "HIGH"}}}}}}}};
+  auto e = violation_from_json(j);
+  REQUIRE(e);
+  CHECK(e->confidence == "HIGH");
+  CHECK(e->t == 1796436000500);
+  j["violationEventAdditionalInfo"] = {{"confidenceLevel", "LOW"}};
+  CHECK(violation_from_json(j)->confidence == "LOW");
+  j["behavior"].erase("criteria");
+  j.erase("violationEventAdditionalInfo");
+  CHECK(violation_from_json(j)->confidence.empty());  // a rule behavior
 }
