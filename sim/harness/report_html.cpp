@@ -13,19 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string num(const json& v, int decimals = 3) { return v.is_number() ? format_number(v.get<double>(), decimals) : "–"; }
 
@@ -192,14 +179,14 @@ std::string render_html(const json& r, const json& timeline) {
   std::ostringstream o;
   bool fa_bad = r["false_alarms"].get<std::size_t>() > 0;
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fleetsim report: "
-    << html(r["scenario"]["name"].get<std::string>()) << "</title><style>" << style << "</style></head><body>\n";
-  o << "<h1>Detection report: " << html(r["scenario"]["name"].get<std::string>()) << "</h1>\n<div class=\"sub\">run "
-    << html(r["run"]["id"].get<std::string>()) << ", " << html(r["run"]["start"].get<std::string>()) << " to "
-    << html(r["run"]["end"].get<std::string>()) << ", grace " << html(r["run"]["grace"].get<std::string>())
-    << ", events from " << html(r["sources"]["violations"].get<std::string>()) << ", confidence "
-    << html(r["confidence"].get<std::string>()) << "</div>\n<div class=\"cards\">";
+    << escape_markup(r["scenario"]["name"].get<std::string>()) << "</title><style>" << style << "</style></head><body>\n";
+  o << "<h1>Detection report: " << escape_markup(r["scenario"]["name"].get<std::string>()) << "</h1>\n<div class=\"sub\">run "
+    << escape_markup(r["run"]["id"].get<std::string>()) << ", " << escape_markup(r["run"]["start"].get<std::string>()) << " to "
+    << escape_markup(r["run"]["end"].get<std::string>()) << ", grace " << escape_markup(r["run"]["grace"].get<std::string>())
+    << ", events from " << escape_markup(r["sources"]["violations"].get<std::string>()) << ", confidence "
+    << escape_markup(r["confidence"].get<std::string>()) << "</div>\n<div class=\"cards\">";
   auto card = [&](const std::string& value, const std::string& label, const std::string& cls = "") {
-    o << "<div class=\"card\"><b class=\"" << cls << "\">" << html(value) << "</b><span>" << html(label) << "</span></div>";
+    o << "<div class=\"card\"><b class=\"" << cls << "\">" << escape_markup(value) << "</b><span>" << escape_markup(label) << "</span></div>";
   };
   card(num(r["recall"]), "recall (" + r["detected"].dump() + "/" + r["anomalies"].dump() + ")",
        r["recall"].get<double>() >= 0.8 ? "good" : "bad");
@@ -216,17 +203,17 @@ std::string render_html(const json& r, const json& timeline) {
       auto show = [&](const json& v) {
         return time ? dur(v) : num(v);
       };
-      o << "<tr><td>" << html(e["name"].get<std::string>()) << "</td><td>" << show(e["threshold"]) << "</td><td>"
+      o << "<tr><td>" << escape_markup(e["name"].get<std::string>()) << "</td><td>" << show(e["threshold"]) << "</td><td>"
         << show(e["actual"]) << "</td><td class=\"" << (e["passed"].get<bool>() ? "good\">pass" : "bad\">MISSED")
         << "</td></tr>";
     }
     o << "</table>\n";
   }
   if (r["comparison"].is_object()) {
-    o << "<h2>Compared with " << html(r["comparison"]["previous"].get<std::string>()) << "</h2><ul>";
+    o << "<h2>Compared with " << escape_markup(r["comparison"]["previous"].get<std::string>()) << "</h2><ul>";
     if (r["comparison"]["regressions"].empty()) o << "<li class=\"good\">no regressions</li>";
     for (const auto& g : r["comparison"]["regressions"])
-      o << "<li class=\"bad regression\">regression: " << html(g["figure"].get<std::string>()) << " " << num(g["previous"])
+      o << "<li class=\"bad regression\">regression: " << escape_markup(g["figure"].get<std::string>()) << " " << num(g["previous"])
         << " &rarr; " << num(g["current"]) << "</li>";
     o << "</ul>\n";
   }
@@ -242,11 +229,11 @@ std::string render_html(const json& r, const json& timeline) {
   o << "<h2>Anomalies</h2><table><tr><th>anomaly</th><th>kind</th><th>thing</th><th>verdict</th><th>time to detect</th>"
        "<th>detected on</th></tr>";
   for (const auto& w : r["windows"])
-    o << "<tr><td>" << html(w["id"].get<std::string>()) << "</td><td>" << html(w["kind"].get<std::string>()) << "</td><td>"
-      << html(w["thing"].get<std::string>()) << "</td><td class=\"" << (w["detected"].get<bool>() ? "good" : "bad") << "\">"
-      << html(w["verdict"].get<std::string>()) << "</td><td>"
+    o << "<tr><td>" << escape_markup(w["id"].get<std::string>()) << "</td><td>" << escape_markup(w["kind"].get<std::string>()) << "</td><td>"
+      << escape_markup(w["thing"].get<std::string>()) << "</td><td class=\"" << (w["detected"].get<bool>() ? "good" : "bad") << "\">"
+      << escape_markup(w["verdict"].get<std::string>()) << "</td><td>"
       << dur(w["time_to_detect_ms"])
-      << "</td><td>" << html(w["detected_on"].dump()) << "</td></tr>";
+      << "</td><td>" << escape_markup(w["detected_on"].dump()) << "</td></tr>";
   o << "</table>\n<script type=\"application/json\" id=\"report-data\">"
     << script_json(json{{"report", r}, {"timeline", timeline}}) << "</script>\n<script>" << script
     << "</script>\n</body></html>\n";

@@ -23,20 +23,6 @@ std::string dur(const json& ms) {
   return v < 1000 ? format_number(v, 0) + "ms" : format_duration(Millis(std::llround(v / 1000) * 1000));
 }
 
-std::string xml(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // Nearest-rank p90 of a kind's detection times.
 json kind_p90(const json& report, const std::string& kind) {
@@ -189,7 +175,7 @@ std::string render_junit(const json& r) {
   std::ostringstream cases;
   std::size_t tests = 0, failures = 0;
   auto suite = [&](const std::string& name, const std::string& body, std::size_t n, std::size_t f) {
-    cases << "  <testsuite name=\"" << xml(name) << "\" tests=\"" << n << "\" failures=\"" << f << "\">\n"
+    cases << "  <testsuite name=\"" << escape_markup(name) << "\" tests=\"" << n << "\" failures=\"" << f << "\">\n"
           << body << "  </testsuite>\n";
     tests += n;
     failures += f;
@@ -199,16 +185,16 @@ std::string render_junit(const json& r) {
   for (const auto& w : r["windows"]) {
     ++an;
     double seconds = w["time_to_detect_ms"].is_number() ? w["time_to_detect_ms"].get<double>() / 1000 : 0;
-    a << "    <testcase classname=\"anomalies." << xml(w["kind"].get<std::string>()) << "\" name=\""
-      << xml(w["id"].get<std::string>()) << "\" time=\"" << format_number(seconds, 3) << "\"";
+    a << "    <testcase classname=\"anomalies." << escape_markup(w["kind"].get<std::string>()) << "\" name=\""
+      << escape_markup(w["id"].get<std::string>()) << "\" time=\"" << format_number(seconds, 3) << "\"";
     if (w["detected"].get<bool>()) {
       a << "/>\n";
       continue;
     }
     ++af;
-    a << ">\n      <failure type=\"" << xml(w["verdict"].get<std::string>()) << "\" message=\""
-      << xml(w["id"].get<std::string>() + " " + verdict_text(w)) << "\">"
-      << xml(w["thing"].get<std::string>() + " " + w["start"].get<std::string>() + " to " + w["end"].get<std::string>() +
+    a << ">\n      <failure type=\"" << escape_markup(w["verdict"].get<std::string>()) << "\" message=\""
+      << escape_markup(w["id"].get<std::string>() + " " + verdict_text(w)) << "\">"
+      << escape_markup(w["thing"].get<std::string>() + " " + w["start"].get<std::string>() + " to " + w["end"].get<std::string>() +
              ": " + miss_detail(w))
       << "</failure>\n    </testcase>\n";
   }
@@ -217,14 +203,14 @@ std::string render_junit(const json& r) {
   std::size_t en = 0, ef = 0;
   for (const auto& x : r["expectations"]) {
     ++en;
-    e << "    <testcase classname=\"expectations\" name=\"" << xml(x["name"].get<std::string>()) << "\"";
+    e << "    <testcase classname=\"expectations\" name=\"" << escape_markup(x["name"].get<std::string>()) << "\"";
     if (x["passed"].get<bool>()) {
       e << "/>\n";
       continue;
     }
     ++ef;
     auto text = x["name"].get<std::string>() + ": actual " + x["actual"].dump() + ", threshold " + x["threshold"].dump();
-    e << ">\n      <failure type=\"expectation\" message=\"" << xml(text) << "\">" << xml(text)
+    e << ">\n      <failure type=\"expectation\" message=\"" << escape_markup(text) << "\">" << escape_markup(text)
       << "</failure>\n    </testcase>\n";
   }
   suite("expectations", e.str(), en, ef);
@@ -234,8 +220,8 @@ std::string render_junit(const json& r) {
     for (const auto& g : r["comparison"]["regressions"]) {
       ++cf;
       auto text = g["figure"].get<std::string>() + " " + num(g["previous"]) + " -> " + num(g["current"]);
-      c << "    <testcase classname=\"regressions\" name=\"" << xml(g["figure"].get<std::string>())
-        << "\">\n      <failure type=\"regression\" message=\"" << xml(text) << "\">" << xml(text)
+      c << "    <testcase classname=\"regressions\" name=\"" << escape_markup(g["figure"].get<std::string>())
+        << "\">\n      <failure type=\"regression\" message=\"" << escape_markup(text) << "\">" << escape_markup(text)
         << "</failure>\n    </testcase>\n";
     }
     if (cf == 0) c << "    <testcase classname=\"regressions\" name=\"no regression\"/>\n";
@@ -243,9 +229,24 @@ std::string render_junit(const json& r) {
   }
   std::ostringstream o;
   o << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"fleetsim "
-    << xml(r["scenario"]["name"].get<std::string>()) << "\" tests=\"" << tests << "\" failures=\"" << failures
+    << escape_markup(r["scenario"]["name"].get<std::string>()) << "\" tests=\"" << tests << "\" failures=\"" << failures
     << "\">\n" << cases.str() << "</testsuites>\n";
   return o.str();
+}
+
+std::string escape_markup(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace fleetsim::harness

@@ -70,6 +70,9 @@ Expected<ReconcileOutcome> reconcile_run(const RunInputs& run, const ReconcileRe
 /// load_run + RUN_DIR/violations.jsonl (required) + RUN_DIR/metrics.jsonl (when present) + reconcile_run.
 Expected<ReconcileOutcome> reconcile_local_run(const std::filesystem::path& run_dir, const ReportOptions& options);
 
+/// Text for XML and HTML (element content and quoted attributes): & < > " ' escaped.
+std::string escape_markup(const std::string& s);
+
 // Report writers (pure: report.json's content in, text out).
 std::string render_markdown(const nlohmann::json& report);
 std::string render_junit(const nlohmann::json& report);
