@@ -1,6 +1,7 @@
 // fleetsim reconcile RUN_DIR... [--violations aws|local|FILE]: score the ledgers against violation events
 // and write the reports (the scoring and the reports are sim/harness/run_report's; this parses options,
 // fetches events and metric values, and writes verdicts back).
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -25,8 +26,30 @@ struct ReconcileCommandOptions {
   bool fail_on_regression = false;
   bool write_verification = false;
   std::size_t max_verifications = 1000;
+  std::string since, until;
   AwsCliOptions aws;
 };
+
+// --since/--until: an RFC 3339 instant, or a duration back from now (scenario time = wall time against AWS).
+EpochMillis instant_option(const std::string& option, const std::string& text) {
+  if (auto t = parse_rfc3339(text)) return *t;
+  if (auto d = parse_duration(text)) return SystemClock().now() - d->count();
+  bad_argument("reconcile", option, "'" + text + "' is neither an RFC 3339 time nor a duration such as 24h");
+}
+
+// A nightly job scores the last day of a fleet that runs for weeks: only the anomalies that started in
+// [from, to], the alarms in it (plus grace) and its clean thing-days.
+void restrict_span(harness::RunInputs& run, std::optional<EpochMillis> from, std::optional<EpochMillis> to) {
+  auto& o = run.options;
+  if (from) o.run_start = std::max(o.run_start, *from);
+  if (to) o.run_end = std::min(o.run_end, *to);
+  if (o.run_end <= o.run_start)
+    bad_argument("reconcile", "--since", "the span is empty: the run covers " + format_rfc3339(run.options.run_start) +
+                                             " to " + format_rfc3339(run.options.run_end));
+  auto& w = run.ledger.windows;
+  w.erase(std::remove_if(w.begin(), w.end(), [&](const auto& x) { return x.start_ms < o.run_start || x.start_ms > o.run_end; }),
+          w.end());
+}
 
 // ListMetricValues through the IoT client (AWS, or the emulator with --endpoint-url).
 class AwsMetricSource : public harness::MetricSource {
@@ -103,6 +126,8 @@ Command add_reconcile(CLI::App& app) {
   sub->add_flag("--write-verification", o->write_verification,
                 "With aws (or --endpoint-url): PutVerificationStateOnViolation TRUE_POSITIVE/FALSE_POSITIVE, 10 TPS");
   sub->add_option("--max-verifications", o->max_verifications, "At most this many verification states")->capture_default_str();
+  sub->add_option("--since", o->since, "Only anomalies starting at or after this (RFC 3339, or a duration ago: 24h)");
+  sub->add_option("--until", o->until, "Only anomalies starting at or before this (RFC 3339, or a duration ago)");
   add_aws_options(sub, o->aws);
   return {sub, [o] {
             auto grace = parse_duration(o->grace);
@@ -111,6 +136,9 @@ Command add_reconcile(CLI::App& app) {
             auto run = harness::load_run(dirs, *grace);
             if (!run) bad_argument("reconcile", o->run_dirs.front(), run.error());
             for (const auto& issue : run->issues) std::cerr << issue << '\n';
+            if (!o->since.empty() || !o->until.empty())
+              restrict_span(run.value(), o->since.empty() ? std::nullopt : std::optional(instant_option("--since", o->since)),
+                            o->until.empty() ? std::nullopt : std::optional(instant_option("--until", o->until)));
             const auto& ro = run->options;
             bool use_aws = o->violations == "aws";
             bool need_client = use_aws || o->write_verification;

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "sim/core/time.hpp"
+
 #include "tests/support/process.hpp"
 #include "tests/unit/aws/fake_http_server.hpp"
 #include "tests/system/reconcile_fixture.hpp"
@@ -168,4 +170,28 @@ TEST_CASE("reconcile --violations aws: events, metric values and verification st
   // Without aws or an endpoint there is nowhere to write verdicts.
   auto refused = run_fleetsim({"reconcile", dir.path(), "--violations", dir.write("v.jsonl", ""), "--write-verification"});
   CHECK(refused.exit_code == 2);
+}
+
+TEST_CASE("reconcile --since and --until score a slice of a long run", "[reconcile-cli]") {
+  TempDir dir;
+  write_run(dir.path(), "{recall: 0.5}");
+  // r-01 detected, r-02 missed, a false alarm on r-03 at 30 min (before the slice).
+  auto violations = dir.write("v.jsonl", event("r-01", t0 + 65 * minute) + "\n" + event("r-03", t0 + 30 * minute) + "\n");
+  // The slice from 100 minutes in holds only r-02's flood (missed) and no false alarm.
+  auto r = run_fleetsim({"reconcile", dir.path(), "--violations", violations, "--since", format_rfc3339(t0 + 100 * minute)});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);  // recall 0 < 0.5
+  auto report = nlohmann::json::parse(read_text(dir.path() + "/report.json"));
+  CHECK(report["anomalies"] == 1);
+  CHECK(report["detected"] == 0);
+  CHECK(report["false_alarms"] == 0);
+  CHECK(report["run"]["start_ms"] == t0 + 100 * minute);
+  // Up to 90 minutes: r-01's flood, detected, and the false alarm.
+  r = run_fleetsim({"reconcile", dir.path(), "--violations", violations, "--until", format_rfc3339(t0 + 90 * minute)});
+  CHECK(r.exit_code == 0);
+  report = nlohmann::json::parse(read_text(dir.path() + "/report.json"));
+  CHECK(report["anomalies"] == 1);
+  CHECK(report["detected"] == 1);
+  CHECK(report["false_alarms"] == 1);
+  CHECK(run_fleetsim({"reconcile", dir.path(), "--violations", violations, "--since", "yesterday"}).exit_code == 2);
 }
