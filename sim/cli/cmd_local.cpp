@@ -106,6 +106,8 @@ Command add_local(CLI::App& app) {
                       << "fleetsim:\n"
                       << "  fleetsim provision SCENARIO --endpoint-url " << api << " --certs certs/local/SCENARIO\n"
                       << "  fleetsim run SCENARIO --target " << e.mqtt_url() << " --ca " << ca << " --certs certs/local/SCENARIO\n"
+                      << "  (a time-compressed scenario needs --time-scale equal to its clock.time_scale here; `fleetsim run`\n"
+                      << "   without --target embeds the emulator on the scenario's own clock instead)\n"
                       << "MQTT clients (a provisioned thing's certificate; the client id is the thing name):\n"
                       << "  mosquitto_sub -h 127.0.0.1 -p " << e.mqtt_port() << " --cafile " << ca
                       << " --cert certs/local/SCENARIO/THING.pem --key certs/local/SCENARIO/THING.key -i THING -t 'cmd/#'\n"

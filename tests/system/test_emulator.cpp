@@ -6,11 +6,13 @@
 #include <mqtt/client.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "sim/aws/iot_client.hpp"
 #include "sim/aws/provision.hpp"
 #include "sim/local/api_server.hpp"
 #include "sim/local/broker.hpp"
+#include "sim/ledger/ledger.hpp"
 #include "sim/local/emulator.hpp"
 #include "tests/support/awscli.hpp"
 #include "tests/support/process.hpp"
@@ -143,6 +145,46 @@ TEST_CASE("the emulator trains on baseline traffic, flags a flood and answers th
   CHECK(events[0]["violationEventAdditionalInfo"]["confidenceLevel"] == "MEDIUM");
   CHECK(events[1]["violationEventType"] == "alarm-cleared");
   CHECK(events[0]["violationId"] == events[1]["violationId"]);
+
+  // fleetsim reconcile against the emulator's API: a ledger that says dev-0 flooded in window 8 makes the
+  // alarm a true positive, and --write-verification writes that back with PutVerificationStateOnViolation.
+  {
+    test::TempDir run;
+    std::ofstream(run.path() + "/scenario.yaml") << "version: 1\nname: emu\nclock: {time_scale: 1, duration: 1h}\n"
+                                                    "fleet:\n  - group: dev\n    count: 4\n    thing_name: dev-{index}\n"
+                                                    "    topics: {t: 'dt/{thing}/telemetry'}\n"
+                                                    "    baseline: {publish: {topic: t, rate: 2/min}}\n";
+    ledger::Header h;
+    h.run_id = "emu";
+    h.scenario = {"emu", "scenario.yaml", "abc"};
+    h.start_ms = t0;
+    h.target = emulator.mqtt_url();
+    auto writer = ledger::LedgerWriter::open(ledger::default_ledger_path(run.path()), h, {false});
+    REQUIRE(writer);
+    ledger::AnomalyStart flood;
+    flood.anomaly = "flood";
+    flood.kind = "message-flood";
+    flood.thing = "dev-0";
+    flood.primary_metrics = {"aws:num-messages-sent"};
+    flood.t_ms = t0 + 8 * window.count();
+    flood.planned_end_ms = t0 + 9 * window.count();
+    REQUIRE_FALSE(writer.value()->anomaly_start(flood));
+    REQUIRE_FALSE(writer.value()->anomaly_end({ledger::make_anomaly_id("flood", 0, "dev-0"), "dev-0", "flood", flood.planned_end_ms}));
+    REQUIRE_FALSE(writer.value()->run_end({clock.now(), ledger::RunEndReason::completed}));
+    auto r = test::run_process({"/usr/bin/env", "AWS_ACCESS_KEY_ID=AKIAFLEETSIMLOCAL",
+                                "AWS_SECRET_ACCESS_KEY=fleetsim/local/emulator/NotASecretKey000", "AWS_DEFAULT_REGION=us-east-1",
+                                "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", FLEETSIM_BINARY,
+                                "reconcile", run.path(), "--violations", "aws", "--endpoint-url", emulator.api_url(),
+                                "--write-verification"},
+                               std::chrono::seconds(60));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("recall 1") != std::string::npos);
+    auto verified = cli.ok({"list-violation-events", "--start-time", std::to_string(t0 / 1000), "--end-time",
+                            std::to_string(clock.now() / 1000 + 1), "--list-suppressed-alerts", "--verification-state",
+                            "TRUE_POSITIVE"})["violationEvents"];
+    CHECK(verified.size() == 2);  // the in-alarm and its alarm-cleared
+  }
 
   // The broker's counts per window, as ListMetricValues reports them.
   auto metrics = cli.ok({"list-metric-values", "--thing-name", "dev-0", "--metric-name", "aws:num-messages-sent",
