@@ -4,6 +4,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "sim/local/api_server.hpp"
@@ -109,13 +110,19 @@ struct Emulator::Core {
       for (const auto& [id, row] : st.active_violations.rows())
         if (!still_active.contains(id)) ended.push_back(id);
       for (const auto& id : ended) st.active_violations.erase(id);
+      std::set<std::string> current;
       for (const auto& s : detector->training_summaries()) {
+        current.insert(s.security_profile_name + "/" + s.behavior_name);
         json row = s.to_json();
         if (s.training_data_collection_start) row["trainingDataCollectionStartDate"] = *s.training_data_collection_start;
         if (s.last_model_refresh) row["lastModelRefreshDate"] = *s.last_model_refresh;
         const std::string key = s.security_profile_name + "/" + s.behavior_name;
         if (const json* old = st.training_summaries.find(key); !old || *old != row) st.training_summaries.put(key, row);
       }
+      std::vector<std::string> gone;  // behaviors or profiles removed since
+      for (const auto& [key, row] : st.training_summaries.rows())
+        if (!current.contains(key)) gone.push_back(key);
+      for (const auto& key : gone) st.training_summaries.erase(key);
       st.detector.put("state", detector->save());
     });
     if (!status && options.log) options.log("cannot journal the detector's results: " + status.error());

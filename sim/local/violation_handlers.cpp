@@ -1,6 +1,8 @@
 // What Device Defender Detect reports: model training summaries, active violations, violation events and
 // their verification states. The detector writes the rows (see Emulator); these handlers only read and
 // filter them as AWS does. ListMetricValues reads the metric recorder and is registered by the Emulator.
+#include <map>
+
 #include "sim/local/handler_support.hpp"
 #include "sim/local/handlers.hpp"
 
@@ -120,9 +122,21 @@ ApiResult get_behavior_model_training_summaries(RequestContext& c, const json& i
   const std::string profile = text(in, "securityProfileName");
   if (!profile.empty() && !c.state.security_profiles.contains(profile))
     return not_found("Security profile " + profile + " does not exist");
+  // What the detector has reported, plus PENDING_BUILD at 0% for ML behaviors it has not seen a window
+  // of yet (a profile created a moment ago already has models waiting for data, as at AWS).
+  std::map<std::string, json, std::less<>> rows(c.state.training_summaries.rows().begin(),
+                                                c.state.training_summaries.rows().end());
+  for (const auto& [name, p] : c.state.security_profiles.rows()) {
+    if (!p.behaviors.is_array()) continue;
+    for (const auto& b : p.behaviors)
+      if (b.is_object() && b.contains("criteria") && b["criteria"].contains("mlDetectionConfig"))
+        rows.try_emplace(name + "/" + b.value("name", ""),
+                         json{{"securityProfileName", name}, {"behaviorName", b.value("name", "")},
+                              {"modelStatus", "PENDING_BUILD"}, {"datapointsCollectionPercentage", 0.0}});
+  }
   json items = json::array();
   auto token = page_through(
-      c.state.training_summaries.rows(), std::get<PageRequest>(page),
+      rows, std::get<PageRequest>(page),
       [&](const auto& row) { return profile.empty() || row.second.value("securityProfileName", "") == profile; },
       [&](const auto& row) {
         items.push_back(with_seconds(row.second, {"trainingDataCollectionStartDate", "lastModelRefreshDate"}));

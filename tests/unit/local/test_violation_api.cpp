@@ -166,6 +166,17 @@ TEST_CASE("ListActiveViolations and the training summaries read what the detecto
   CHECK(summaries[0]["modelStatus"] == "ACTIVE");
   CHECK(summaries[0]["lastModelRefreshDate"].get<double>() == Approx(seconds(t0 + 3'600'000)));
   fails(client.call("GetBehaviorModelTrainingSummaries", {{"maxResults", 11}}), 400, "InvalidRequestException");
+
+  // A profile the detector has not evaluated yet already shows its ML models waiting for data.
+  ok(client.call("CreateSecurityProfile", {{"securityProfileName", "fresh"},
+                                           {"behaviors", json::array({behavior("new-ml", false), behavior("new-rule", false, false)})}}));
+  auto fresh = ok(client.call("GetBehaviorModelTrainingSummaries", {{"securityProfileName", "fresh"}}))["summaries"];
+  REQUIRE(fresh.size() == 1);  // the rule has no model
+  CHECK(fresh[0]["behaviorName"] == "new-ml");
+  CHECK(fresh[0]["modelStatus"] == "PENDING_BUILD");
+  CHECK(fresh[0]["datapointsCollectionPercentage"] == 0);
+  CHECK_FALSE(fresh[0].contains("trainingDataCollectionStartDate"));
+  CHECK(ok(client.call("GetBehaviorModelTrainingSummaries", json::object()))["summaries"].size() == 2);
 }
 
 TEST_CASE("PutVerificationStateOnViolation marks the violation and its events, and survives a restart",
