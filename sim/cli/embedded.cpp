@@ -79,6 +79,39 @@ std::size_t export_metrics(const local::MetricsRecorder& recorder, const std::ve
   return n;
 }
 
+// The detector's settings from the scenario; what the broker refuses or closes goes to a log in the run
+// directory (one line each, naming who).
+local::EmulatorOptions emulator_options(const scenario::Scenario& s, const std::filesystem::path& run_dir,
+                                        const ScaledClock& clock) {
+  local::EmulatorOptions eo;
+  eo.state_dir = run_dir / "emulator";
+  eo.clock = &clock;
+  eo.window = s.local_detector.window;
+  eo.training = s.local_detector.training;
+  eo.min_datapoints = s.local_detector.min_datapoints;
+  eo.broker_threads = 1;  // the fleet needs the other core (bench/run-broker-bench)
+  auto log_file = std::make_shared<std::ofstream>(run_dir / "emulator.log", std::ios::app);
+  auto log_mutex = std::make_shared<std::mutex>();
+  eo.log = [log_file, log_mutex, &clock](const std::string& line) {
+    std::lock_guard lock(*log_mutex);
+    *log_file << format_rfc3339(clock.now()) << ' ' << line << '\n' << std::flush;
+  };
+  return eo;
+}
+
+// The fleet connects to the emulator's broker over mutual TLS, verified against the local CA.
+void aim_at(scenario::Target& t, const local::Emulator& emulator) {
+  t.kind = scenario::Target::Kind::mqtt;
+  t.host = "127.0.0.1";
+  t.port = emulator.mqtt_port();
+  t.tls = true;
+  t.verify_peer = true;
+  t.server_name = "127.0.0.1";
+  t.ca_file = emulator.ca_file().string();
+  t.cert_file.clear();  // each thing presents the certificate provisioning issued it
+  t.key_file.clear();
+}
+
 }  // namespace
 
 int run_embedded(scenario::Scenario s, fleet::RunOptions run) {
@@ -91,20 +124,7 @@ int run_embedded(scenario::Scenario s, fleet::RunOptions run) {
                              "cannot create the run directory " + run.out_dir.string() + ": " + ec.message(), ""}});
   ScaledClock clock(started, s.clock.time_scale);
 
-  local::EmulatorOptions eo;
-  eo.state_dir = run.out_dir / "emulator";
-  eo.clock = &clock;
-  eo.window = s.local_detector.window;
-  eo.training = s.local_detector.training;
-  eo.min_datapoints = s.local_detector.min_datapoints;
-  eo.broker_threads = 1;
-  // What the broker refused or dropped goes to a log in the run directory (one line each, with who).
-  auto log_file = std::make_shared<std::ofstream>(run.out_dir / "emulator.log", std::ios::app);
-  auto log_mutex = std::make_shared<std::mutex>();
-  eo.log = [log_file, log_mutex, &clock](const std::string& line) {
-    std::lock_guard lock(*log_mutex);
-    *log_file << format_rfc3339(clock.now()) << ' ' << line << '\n' << std::flush;
-  };
+  auto eo = emulator_options(s, run.out_dir, clock);
   auto emulator = local::Emulator::create(eo);
   if (!emulator) runtime_failure("cannot create the local emulator: " + emulator.error());
   if (auto st = (*emulator)->start(); !st) runtime_failure("cannot start the local emulator: " + st.error());
@@ -119,15 +139,7 @@ int run_embedded(scenario::Scenario s, fleet::RunOptions run) {
     std::cerr << "provisioned " << plan.things.size() << " things"
               << (s.security_profile.present ? " and security profile " + s.security_profile.name : std::string()) << '\n';
 
-  s.target.kind = scenario::Target::Kind::mqtt;
-  s.target.host = "127.0.0.1";
-  s.target.port = (*emulator)->mqtt_port();
-  s.target.tls = true;
-  s.target.verify_peer = true;
-  s.target.server_name = "127.0.0.1";
-  s.target.ca_file = (*emulator)->ca_file().string();
-  s.target.cert_file.clear();
-  s.target.key_file.clear();
+  aim_at(s.target, **emulator);
   run.certs_dir = plan.certs_dir;
   run.clock = &clock;
   // Start the fleet on a window boundary, so the detector's first window is a whole one (when that is
