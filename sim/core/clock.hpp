@@ -1,6 +1,7 @@
 #pragma once
 // Scenario time. Everything that schedules or timestamps asks a Clock, so tests can inject one and a
 // time-compressed run (time_scale > 1) reads the same to the simulator, the emulator and the ledger.
+#include <atomic>
 #include <chrono>
 #include <functional>
 
@@ -40,16 +41,17 @@ class ScaledClock final : public Clock {
   std::chrono::steady_clock::time_point real_start_;
 };
 
-/// A clock that moves only when told to; for tests.
+/// A clock that moves only when told to; for tests. Safe to move from one thread while others read it
+/// (a test drives time while a broker or an emulator runs on its own threads).
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(EpochMillis start) : now_(start) {}
-  EpochMillis now() const override { return now_; }
-  void advance(Millis d) { now_ += d.count(); }
-  void set(EpochMillis t) { now_ = t; }
+  EpochMillis now() const override { return now_.load(std::memory_order_acquire); }
+  void advance(Millis d) { now_.fetch_add(d.count(), std::memory_order_acq_rel); }
+  void set(EpochMillis t) { now_.store(t, std::memory_order_release); }
 
  private:
-  EpochMillis now_;
+  std::atomic<EpochMillis> now_;
 };
 
 }  // namespace fleetsim

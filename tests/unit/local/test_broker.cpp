@@ -32,6 +32,10 @@ struct Fixture {
   std::uint16_t port = 0;
   std::vector<std::string> log;
   std::mutex log_mutex;
+  // The broker's threads log into `log` until they are joined: stop them before the members go.
+  ~Fixture() {
+    if (broker) broker->stop();
+  }
 
   explicit Fixture(std::function<void(BrokerOptions&)> tune = {}, bool tls = false) {
     BrokerOptions o;
