@@ -69,6 +69,8 @@ struct Emulator::Core {
   std::mutex detector_mutex;  // evaluate() runs from the evaluation thread and from callers
   std::optional<Detector> detector;
   EpochMillis frozen_at = std::numeric_limits<EpochMillis>::max();  // no window ending later is evaluated
+  static constexpr std::chrono::seconds detector_save_interval{30};
+  std::chrono::steady_clock::time_point last_detector_save{};
 
   std::mutex wake_mutex;
   std::condition_variable wake;
@@ -87,7 +89,7 @@ struct Emulator::Core {
 
   // Writes the detector's news into the API's state: new events, the active violations (keeping the
   // verification states set through the API), training summaries, and the detector itself.
-  void publish(const std::vector<ViolationEvent>& events) {
+  void publish(const std::vector<ViolationEvent>& events, bool final_save = false) {
     auto status = api->store().write([&](State& st) {
       for (const auto& e : events) st.violation_events.put(event_key(e), ms_row(e.to_json(), "violationEventTime", e.time));
       std::set<std::string> still_active;
@@ -123,7 +125,13 @@ struct Emulator::Core {
       for (const auto& [key, row] : st.training_summaries.rows())
         if (!current.contains(key)) gone.push_back(key);
       for (const auto& key : gone) st.training_summaries.erase(key);
-      st.detector.put("state", detector->save());
+      // The models are the bulk of the state (every thing × behavior); journal them every half minute of
+      // real time and at stop, not every window. Events and alarms above are journaled as they happen.
+      const auto real_now = std::chrono::steady_clock::now();
+      if (final_save || real_now - last_detector_save >= detector_save_interval) {
+        st.detector.put("state", detector->save());
+        last_detector_save = real_now;
+      }
     });
     if (!status && options.log) options.log("cannot journal the detector's results: " + status.error());
   }
@@ -288,6 +296,10 @@ void Emulator::stop() {
     core_->options.log(line);
   }
   core_->evaluate(core_->clock->now());
+  {
+    std::lock_guard lock(core_->detector_mutex);
+    core_->publish({}, /*final_save=*/true);
+  }
   core_->api->stop();
   core_->started = false;
 }
