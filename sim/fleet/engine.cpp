@@ -142,7 +142,7 @@ std::string format_capacity_summary(const nlohmann::json& j) {
       << ", refused " << st["connections"]["refused"] << ", timeouts " << st["connections"]["timeouts"]
       << ", throttled connects " << st["connections"]["throttled"] << "\n";
   out << "  disconnects     planned " << st["disconnects"]["planned"] << ", by broker " << st["disconnects"]["by_peer"]
-      << ", keep-alive " << st["disconnects"]["keep_alive"] << ", protocol " << st["disconnects"]["protocol"] << ", io "
+      << " (+ " << st["disconnects"]["after_denied"] << " after denied requests, as planned), keep-alive " << st["disconnects"]["keep_alive"] << ", protocol " << st["disconnects"]["protocol"] << ", io "
       << st["disconnects"]["io"] << "\n";
   out << "  received        " << j["achieved"]["received"] << " messages; commands sent " << st["messages"]["commands_sent"]
       << "; reports " << st["messages"]["reports_sent"] << " (accepted " << st["messages"]["reports_accepted"]

@@ -56,6 +56,7 @@ std::string prometheus_text(const Stats& s, const Gauges& g) {
   counter(out, "fleetsim_connects_throttled_total", "Connects delayed by the ramp", s.throttled_connects);
   labelled(out, "fleetsim_disconnects_total", "Disconnects by cause", "counter",
            {{"cause=\"planned\"", s.disconnects_planned}, {"cause=\"broker\"", s.disconnects_by_peer},
+            {"cause=\"after_denied\"", s.disconnects_denied},
             {"cause=\"keep_alive\"", s.disconnects_ping}, {"cause=\"protocol\"", s.disconnects_protocol},
             {"cause=\"io\"", s.disconnects_io}});
   labelled(out, "fleetsim_publishes_total", "Publishes sent", "counter",

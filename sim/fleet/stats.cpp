@@ -12,6 +12,7 @@ void Stats::merge(const Stats& o) {
   throttled_connects += o.throttled_connects;
   disconnects_planned += o.disconnects_planned;
   disconnects_by_peer += o.disconnects_by_peer;
+  disconnects_denied += o.disconnects_denied;
   disconnects_ping += o.disconnects_ping;
   disconnects_protocol += o.disconnects_protocol;
   disconnects_io += o.disconnects_io;
@@ -51,7 +52,8 @@ nlohmann::json Stats::to_json() const {
         {"failed_tls", connect_failed_tls}, {"refused", connect_refused}, {"timeouts", connect_timeouts},
         {"throttled", throttled_connects}}},
       {"disconnects",
-       {{"planned", disconnects_planned}, {"by_peer", disconnects_by_peer}, {"keep_alive", disconnects_ping},
+       {{"planned", disconnects_planned}, {"by_peer", disconnects_by_peer}, {"after_denied", disconnects_denied},
+        {"keep_alive", disconnects_ping},
         {"protocol", disconnects_protocol}, {"io", disconnects_io}}},
       {"messages",
        {{"published_qos0", publishes_qos0}, {"published_qos1", publishes_qos1}, {"acked", acks},

@@ -21,7 +21,8 @@ struct Stats {
   std::uint64_t throttled_connects = 0;   ///< connects delayed by the per-client-id or account rate
   // Disconnects, by cause
   std::uint64_t disconnects_planned = 0;  ///< baseline reconnects and reconnect storms (clean DISCONNECT)
-  std::uint64_t disconnects_by_peer = 0;  ///< the broker closed the connection (incl. on a denied request)
+  std::uint64_t disconnects_by_peer = 0;  ///< the broker closed the connection unprompted
+  std::uint64_t disconnects_denied = 0;   ///< the broker closed it after the thing's denied request (AWS does; expected)
   std::uint64_t disconnects_ping = 0;     ///< keep-alive timed out
   std::uint64_t disconnects_protocol = 0; ///< the broker broke the protocol
   std::uint64_t disconnects_io = 0;       ///< read/write errors

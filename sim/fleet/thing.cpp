@@ -102,6 +102,7 @@ void Thing::on_connected(bool) {
   stats.connect_time.record(std::chrono::duration_cast<std::chrono::microseconds>(now - connect_started_).count());
   state_ = State::connected;
   failures_in_a_row_ = 0;
+  denied_since_connect_ = false;
   connect_deadline_ = SteadyTime::max();
   worker_.connect_done(slot_);
   // Subscribe to the thing's own commands and to the device metric report answers.
@@ -250,6 +251,7 @@ void Thing::deny_once(SteadyTime now) {
     } else if (send(topic, worker_.payload(64), mqtt::QoS::at_most_once, now)) {
       ++worker_.stats().denied_attempts;
     }
+    denied_since_connect_ = true;
   }
   auto interval = next_interval(knobs().auth_failure_rate, 0.2, rng_);
   next_denial_ = interval ? next_denial_ + interval->count() : never;
@@ -324,7 +326,7 @@ void Thing::fail(std::error_code ec, SteadyTime now, const char* step) {
     if (ec == mqtt::session_error::ping_timeout) ++stats.disconnects_ping;
     else if (ec == mqtt::session_error::protocol_violation) ++stats.disconnects_protocol;
     else if (same(ec, net::error::eof) || same(ec, net::error::connection_reset) || same(ec, net::ssl::error::stream_truncated))
-      ++stats.disconnects_by_peer;
+      ++(denied_since_connect_ ? stats.disconnects_denied : stats.disconnects_by_peer);
     else ++stats.disconnects_io;
     stats.lost_unacked += session_.unacknowledged();
   }

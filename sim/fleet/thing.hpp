@@ -96,6 +96,7 @@ class Thing final : public mqtt::SessionHandler {
   std::uint64_t report_id_ = 0;
   TrafficCounters since_report_;
   unsigned denial_toggle_ = 0;
+  bool denied_since_connect_ = false;  ///< a close by the broker is then the expected answer, not an error
 };
 
 }  // namespace fleetsim::fleet
