@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <optional>
@@ -21,6 +22,8 @@
 namespace fleetsim::fleet {
 
 namespace {
+
+constexpr std::size_t max_listed_never_connected = 10'000;
 
 [[noreturn]] void bad_config(const std::string& message, const std::string& hint = {}) {
   throw InputError({{Diagnostic::Severity::error, {"fleetsim run", 0, 0}, message, hint}});
@@ -142,7 +145,8 @@ std::string format_capacity_summary(const nlohmann::json& j) {
       << ", refused " << st["connections"]["refused"] << ", timeouts " << st["connections"]["timeouts"]
       << ", throttled connects " << st["connections"]["throttled"] << "\n";
   out << "  disconnects     planned " << st["disconnects"]["planned"] << ", by broker " << st["disconnects"]["by_peer"]
-      << " (+ " << st["disconnects"]["after_denied"] << " after denied requests, as planned), keep-alive " << st["disconnects"]["keep_alive"] << ", protocol " << st["disconnects"]["protocol"] << ", io "
+      << " (+ " << st["disconnects"]["after_denied"] << " after denied requests, as planned), keep-alive "
+      << st["disconnects"]["keep_alive"] << ", protocol " << st["disconnects"]["protocol"] << ", io "
       << st["disconnects"]["io"] << "\n";
   out << "  received        " << j["achieved"]["received"] << " messages; commands sent " << st["messages"]["commands_sent"]
       << "; reports " << st["messages"]["reports_sent"] << " (accepted " << st["messages"]["reports_accepted"]
@@ -150,6 +154,12 @@ std::string format_capacity_summary(const nlohmann::json& j) {
   out << "  anomalies       started " << st["anomalies"]["started"] << ", ended " << st["anomalies"]["ended"]
       << "; denied attempts " << st["messages"]["denied_attempts"] << ", SUBACK failures "
       << st["messages"]["suback_failures"] << "\n";
+  if (j.contains("never_connected") && j["never_connected"]["count"].get<std::size_t>() > 0) {
+    const auto& names = j["never_connected"]["things"];
+    out << "  never connected " << j["never_connected"]["count"] << " things:";
+    for (std::size_t i = 0; i < std::min<std::size_t>(names.size(), 5); ++i) out << ' ' << names[i].get<std::string>();
+    out << (names.size() > 5 ? " ...\n" : "\n");
+  }
   return out.str();
 }
 
@@ -350,6 +360,15 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   for (auto& w : workers) out.stats.merge(w->final_stats());
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - real_start).count();
   out.summary = capacity_summary(s, expansion.things.size(), out.stats, elapsed, s.clock.time_scale);
+  // Which things never connected: reconcile does not count them as observed (their anomalies were
+  // never delivered). The list is capped; the count is exact.
+  std::vector<std::string> never;
+  for (auto& w : workers)
+    for (auto& name : w->never_connected()) never.push_back(std::move(name));
+  std::sort(never.begin(), never.end());
+  const std::size_t never_count = never.size();
+  if (never.size() > max_listed_never_connected) never.resize(max_listed_never_connected);
+  out.summary["never_connected"] = {{"count", never_count}, {"things", never}};
   (void)ctx.ledger->run_end({clock.now(), reason});
   (void)ctx.ledger->close();
   std::ofstream(dir / "stats.json") << out.summary.dump(2) << "\n";

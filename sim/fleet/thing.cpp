@@ -103,6 +103,7 @@ void Thing::on_connected(bool) {
   state_ = State::connected;
   failures_in_a_row_ = 0;
   denied_since_connect_ = false;
+  ever_connected_ = true;
   connect_deadline_ = SteadyTime::max();
   worker_.connect_done(slot_);
   // Subscribe to the thing's own commands and to the device metric report answers.

@@ -39,6 +39,8 @@ class Thing final : public mqtt::SessionHandler {
   void stop();
 
   const std::string& name() const { return name_; }
+  /// Whether a CONNECT was ever accepted (reconcile leaves things that never connected out of observation).
+  bool ever_connected() const { return ever_connected_; }
   State state() const { return state_; }
   const std::vector<ActiveEffect>& effects() const { return effects_; }
   /// Receive traffic the controller owes this thing (commands per second now, scenario time).
@@ -96,7 +98,8 @@ class Thing final : public mqtt::SessionHandler {
   std::uint64_t report_id_ = 0;
   TrafficCounters since_report_;
   unsigned denial_toggle_ = 0;
-  bool denied_since_connect_ = false;  ///< a close by the broker is then the expected answer, not an error
+  bool denied_since_connect_ = false;
+  bool ever_connected_ = false;  ///< a close by the broker is then the expected answer, not an error
 };
 
 }  // namespace fleetsim::fleet

@@ -173,6 +173,13 @@ Worker::Worker(const FleetContext& context, unsigned index, unsigned worker_coun
 
 Worker::~Worker() = default;
 
+std::vector<std::string> Worker::never_connected() const {
+  std::vector<std::string> out;
+  for (const auto& t : things_)
+    if (!t->ever_connected()) out.push_back(t->name());
+  return out;
+}
+
 const pki::CertifiedKey* Worker::identity_for(const std::string& thing) const {
   if (auto it = context_.identities.find(thing); it != context_.identities.end()) return &it->second;
   return context_.shared_identity ? &*context_.shared_identity : nullptr;

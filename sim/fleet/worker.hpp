@@ -60,6 +60,8 @@ class Worker {
   const LiveFigures& live() const { return live_; }
   /// Valid after run() returned.
   const Stats& final_stats() const { return stats_; }
+  /// After run(): the names of this worker's things that never connected.
+  std::vector<std::string> never_connected() const;
   /// A copy of the stats as of the last refresh (about once a second); thread-safe.
   Stats snapshot() const {
     std::lock_guard lock(snapshot_mutex_);

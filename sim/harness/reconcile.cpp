@@ -117,6 +117,7 @@ Reconciliation reconcile(const std::vector<ledger::Window>& windows, const std::
     if (!contains(things, thing)) things.push_back(thing);
   double clean_ms = 0;
   for (const auto& thing : things) {
+    if (o.never_connected.contains(thing)) continue;  // not observed at all
     auto intervals = covered[thing];
     std::sort(intervals.begin(), intervals.end());
     EpochMillis cursor = o.run_start, busy = 0;

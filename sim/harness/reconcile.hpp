@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ struct ReconcileOptions {
   EpochMillis run_end = 0;
   std::vector<std::string> things;  ///< every thing of the run (things that never alarmed count for thing-days)
   std::string confidence;           ///< only events at this level or a less sensitive one (empty: all)
+  /// Things the fleet never connected (stats.json): no clean observation, and their missed anomalies were
+  /// never delivered.
+  std::set<std::string, std::less<>> never_connected;
 };
 
 struct WindowResult {

@@ -216,6 +216,14 @@ Expected<RunInputs> load_run(const std::vector<std::filesystem::path>& run_dirs,
   for (const auto& t : scenario::expand(in.scenario, {0, 1}, Millis(0), 0).things) o.things.push_back(t.name);
   o.confidence = in.scenario.expect.present ? in.scenario.expect.confidence : "MEDIUM";
 
+  // Every shard's stats.json says which of its things never connected.
+  for (const auto& d : run_dirs) {
+    std::ifstream f(d / "stats.json");
+    auto j = f ? json::parse(f, nullptr, false) : json();
+    if (j.is_object() && j.contains("never_connected") && j["never_connected"].contains("things"))
+      for (const auto& t : j["never_connected"]["things"])
+        if (t.is_string()) o.never_connected.insert(t.get<std::string>());
+  }
   std::ifstream stats(run_dirs.front() / "stats.json");
   if (stats) {
     auto j = json::parse(stats, nullptr, false);
@@ -265,6 +273,7 @@ Expected<ReconcileOutcome> reconcile_run(const RunInputs& run, const ReconcileRe
       {"confidence", o.confidence},
       {"confidence_levels_present", levels},
       {"things", o.things.size()},
+      {"things_never_connected", o.never_connected.size()},
       {"anomalies", r.windows.size()},
       {"detected", r.detected()},
       {"recall", r.recall()},
@@ -324,8 +333,10 @@ Expected<ReconcileOutcome> reconcile_run(const RunInputs& run, const ReconcileRe
     }
     std::string verdict = "detected";
     if (!w.detected) {
-      verdict = moved ? "not_detected" : flat ? "not_delivered" : "unknown";
-      (moved ? not_detected : flat ? not_delivered : unknown) += 1;
+      // A thing that never connected delivered nothing, whatever its metric series say.
+      const bool absent = o.never_connected.contains(w.window.thing);
+      verdict = absent ? "not_delivered" : moved ? "not_detected" : flat ? "not_delivered" : "unknown";
+      (absent ? not_delivered : moved ? not_detected : flat ? not_delivered : unknown) += 1;
     }
     json by_level = json::object();
     for (const auto& [level, lr] : at_level) by_level[level] = lr.windows[i].detected;

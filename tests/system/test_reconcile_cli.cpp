@@ -195,3 +195,21 @@ TEST_CASE("reconcile --since and --until score a slice of a long run", "[reconci
   CHECK(report["false_alarms"] == 1);
   CHECK(run_fleetsim({"reconcile", dir.path(), "--violations", violations, "--since", "yesterday"}).exit_code == 2);
 }
+
+TEST_CASE("reconcile leaves things that never connected out of observation", "[reconcile-cli]") {
+  TempDir dir;
+  write_run(dir.path(), "{recall: 0.5}");
+  // stats.json says r-02 never connected: its missed flood was not delivered, and it has no clean days.
+  dir.write("stats.json", R"({"never_connected": {"count": 1, "things": ["r-02"]}})");
+  auto violations = dir.write("v.jsonl", event("r-01", t0 + 65 * minute) + "\n");
+  auto r = run_fleetsim({"reconcile", dir.path(), "--violations", violations});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  auto report = nlohmann::json::parse(read_text(dir.path() + "/report.json"));
+  CHECK(report["things_never_connected"] == 1);
+  CHECK(report["delivery"]["not_delivered"] == 1);
+  for (const auto& w : report["windows"])
+    if (w["thing"] == "r-02") CHECK(w["verdict"] == "not_delivered");
+  // 4 hours of 4 things minus r-01's 20-minute flood and its 15-minute grace, minus all of r-02.
+  CHECK(report["clean_thing_days"].get<double>() == Approx((3 * 240.0 - 35) / (24 * 60)));
+}
