@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "sim/aws/provision.hpp"
@@ -19,17 +20,9 @@ namespace fleetsim::cli {
 
 namespace {
 
-[[noreturn]] void runtime_failure(const std::string& message) {
-  std::cerr << "fleetsim run: " << message << '\n';
-  std::exit(exit_runtime_failure);
-}
-
-std::string utc_stamp(EpochMillis t) {
-  std::string out;
-  for (char c : format_rfc3339(t - t % 1000))
-    if (c != '-' && c != ':') out += c;
-  return out;
-}
+// A failure after the emulator started: thrown, so the emulator's threads stop as the stack unwinds
+// (main prints "fleetsim: ..." and exits 3).
+[[noreturn]] void runtime_failure(const std::string& message) { throw std::runtime_error("run: " + message); }
 
 aws::IotClient local_client(const local::Emulator& emulator) {
   aws::IotClientOptions o;
@@ -117,7 +110,7 @@ void aim_at(scenario::Target& t, const local::Emulator& emulator) {
 int run_embedded(scenario::Scenario s, fleet::RunOptions run) {
   SystemClock wall;
   const EpochMillis started = wall.now();
-  if (run.out_dir.empty()) run.out_dir = std::filesystem::path("runs") / (s.name + "-" + utc_stamp(started));
+  if (run.out_dir.empty()) run.out_dir = fleet::default_run_dir(s.name, run.shard, started);
   std::error_code ec;
   std::filesystem::create_directories(run.out_dir, ec);
   if (ec) throw InputError({{Diagnostic::Severity::error, {"fleetsim run", 0, 0},

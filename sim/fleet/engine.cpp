@@ -104,6 +104,12 @@ void raise_descriptor_limit(std::size_t things, bool quiet) {
 
 }  // namespace
 
+std::filesystem::path default_run_dir(const std::string& scenario, const scenario::Shard& shard, EpochMillis now) {
+  std::filesystem::path dir = std::filesystem::path("runs") / (scenario + "-" + utc_stamp(now));
+  if (shard.count > 1) dir += "-shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+  return dir;
+}
+
 nlohmann::json capacity_summary(const scenario::Scenario& s, std::uint64_t things, const Stats& st, double elapsed,
                                 double scale) {
   double planned_rate = 0;  // real publishes per second at the baseline
@@ -193,11 +199,7 @@ RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& o) {
   ctx.tick = std::max(o.tick, std::chrono::microseconds(100));
 
   // The run directory: ledger, scenario copy, stats.
-  std::filesystem::path dir = o.out_dir;
-  if (dir.empty()) {
-    dir = std::filesystem::path("runs") / (s.name + "-" + utc_stamp(now));
-    if (o.shard.count > 1) dir += "-shard-" + std::to_string(o.shard.index) + "-of-" + std::to_string(o.shard.count);
-  }
+  std::filesystem::path dir = o.out_dir.empty() ? default_run_dir(s.name, o.shard, now) : o.out_dir;
   std::error_code fs_ec;
   std::filesystem::create_directories(dir, fs_ec);
   if (fs_ec) bad_config("cannot create the run directory " + dir.string() + ": " + fs_ec.message());

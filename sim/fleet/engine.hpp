@@ -39,6 +39,9 @@ struct RunOutcome {
   nlohmann::json summary;  ///< the capacity summary, as written to stats.json
 };
 
+/// runs/<scenario>-<UTC time>[-shard-I-of-N], where a run writes when --out is not given.
+std::filesystem::path default_run_dir(const std::string& scenario, const scenario::Shard& shard, EpochMillis now);
+
 /// Runs the scenario's fleet against its target. Throws InputError for bad configuration (exit 2);
 /// returns exit 3 when the run could not reach the target at all.
 RunOutcome run_fleet(const scenario::Scenario& s, const RunOptions& options);

@@ -21,9 +21,7 @@ namespace {
 using nlohmann::json;
 
 std::string event_key(const ViolationEvent& e) {
-  char t[24];
-  std::snprintf(t, sizeof t, "%013lld", static_cast<long long>(e.time));
-  return std::string(t) + "/" + e.violation_id + "/" + std::string(to_string(e.type));
+  return time_key(e.time) + "/" + e.violation_id + "/" + std::string(to_string(e.type));
 }
 
 // The profiles as the detector sees them: behaviors as stored, targets resolved to thing names.
@@ -232,8 +230,9 @@ Expected<std::unique_ptr<Emulator>> Emulator::create(EmulatorOptions options) {
         const std::string thing = text(in, "thingName"), metric = text(in, "metricName");
         if (!parse_metric(metric)) return invalid_request("Metric " + metric + " is not a metric the emulator records");
         if (in.contains("dimensionName")) return invalid_request("Dimensions are not supported by the local emulator");
-        auto ms = [&](const char* m) { return static_cast<EpochMillis>(in.value(m, 0.0) * 1000.0); };
-        auto data = recorder->metric_values(thing, metric, ms("startTime"), ms("endTime"));
+        auto from = millis_of(in.value("startTime", json())), to = millis_of(in.value("endTime", json()));
+        if (!from || !to) return invalid_request("startTime and endTime are required");
+        auto data = recorder->metric_values(thing, metric, *from, *to);
         // Newest first, paged by position (the datum list is rebuilt per call; the token is its index).
         std::map<std::string, const MetricDatum*> rows;
         for (std::size_t i = 0; i < data.size(); ++i) {

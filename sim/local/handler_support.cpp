@@ -37,6 +37,17 @@ std::optional<std::string> unbase64(std::string_view text) {
 
 double epoch_seconds(EpochMillis t) { return static_cast<double>(t) / 1000.0; }
 
+nlohmann::json with_seconds(nlohmann::json row, std::initializer_list<const char*> members) {
+  for (const char* m : members)
+    if (auto it = row.find(m); it != row.end() && it->is_number()) *it = epoch_seconds(it->get<EpochMillis>());
+  return row;
+}
+
+std::optional<EpochMillis> millis_of(const nlohmann::json& value) {
+  if (!value.is_number()) return std::nullopt;
+  return static_cast<EpochMillis>(value.get<double>() * 1000.0);
+}
+
 std::string uuid4() {
   unsigned char b[16];
   RAND_bytes(b, sizeof b);

@@ -2,6 +2,7 @@
 // Helpers the API handlers share: paging with opaque tokens, AWS's name and range checks, ids and
 // timestamps as AWS writes them.
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,10 @@ namespace fleetsim::local {
 
 /// Epoch seconds with the milliseconds as a fraction, as AWS's responses carry timestamps.
 double epoch_seconds(EpochMillis t);
+/// A row kept with instants in epoch milliseconds, with those `members` turned into AWS's epoch seconds.
+nlohmann::json with_seconds(nlohmann::json row, std::initializer_list<const char*> members);
+/// A timestamp member as the router hands it over (epoch seconds) in epoch milliseconds; nullopt if absent.
+std::optional<EpochMillis> millis_of(const nlohmann::json& value);
 /// A random UUID (version 4), as AWS uses for thing, group and action ids.
 std::string uuid4();
 /// A fresh request id.

@@ -15,11 +15,6 @@ using nlohmann::json;
 
 constexpr std::size_t max_groups_per_thing = 10;
 
-std::optional<EpochMillis> millis_of(const json& v) {
-  if (!v.is_number()) return std::nullopt;
-  return static_cast<EpochMillis>(v.get<double>() * 1000.0);
-}
-
 struct Execution {
   std::string status, error_code, message;
 };
@@ -83,15 +78,11 @@ std::map<std::string, std::string> targeted_violations(RequestContext& c, const 
 }
 
 json task_summary(const json& row) {
-  json s = row;
+  json s = with_seconds(row, {"taskStartTime", "taskEndTime"});
   s.erase("executions");
   s.erase("clientRequestToken");
-  for (const char* m : {"taskStartTime", "taskEndTime"})
-    if (s.contains(m)) s[m] = epoch_seconds(s[m].get<EpochMillis>());
   if (s.contains("violationEventOccurrenceRange"))
-    for (const char* m : {"startTime", "endTime"})
-      if (s["violationEventOccurrenceRange"].contains(m))
-        s["violationEventOccurrenceRange"][m] = epoch_seconds(s["violationEventOccurrenceRange"][m].get<EpochMillis>());
+    s["violationEventOccurrenceRange"] = with_seconds(s["violationEventOccurrenceRange"], {"startTime", "endTime"});
   return s;
 }
 
@@ -207,9 +198,7 @@ ApiResult list_executions(RequestContext& c, const json& in) {
                (thing.empty() || x.value("thingName", "") == thing) && (!from || t >= *from) && (!to || t <= *to);
       },
       [&](const auto& row) {
-        json x = row.second;
-        for (const char* m : {"executionStartDate", "executionEndDate"}) x[m] = epoch_seconds(x[m].get<EpochMillis>());
-        items.push_back(std::move(x));
+        items.push_back(with_seconds(row.second, {"executionStartDate", "executionEndDate"}));
       });
   return page_output("actionsExecutions", std::move(items), token);
 }

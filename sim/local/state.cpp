@@ -1,6 +1,14 @@
 #include "sim/local/state.hpp"
 
+#include <cstdio>
+
 namespace fleetsim::local {
+
+std::string time_key(EpochMillis t) {
+  char key[24];
+  std::snprintf(key, sizeof key, "%013lld", static_cast<long long>(t));
+  return key;
+}
 
 namespace {
 

@@ -64,6 +64,9 @@ struct MitigationAction {
   EpochMillis created = 0, modified = 0;
 };
 
+/// The sortable prefix of time-ordered keys: epoch milliseconds as 13 digits ("1796411101082").
+std::string time_key(EpochMillis t);
+
 /// Rows that are AWS shapes already are stored as they are.
 inline void from_json(const nlohmann::json& j, nlohmann::json& v) { v = j; }
 
@@ -137,7 +140,7 @@ struct State {
   Table<MitigationAction> mitigation_actions;
   // What the detector produces, kept in AWS's shapes with instants as epoch milliseconds (the handlers
   // turn them into AWS's epoch seconds). Keys order the rows the way the List* calls page through them.
-  Table<nlohmann::json> violation_events;    ///< "<13-digit ms>/<violationId>/<type>": a ViolationEvent
+  Table<nlohmann::json> violation_events;    ///< "<time_key>/<violationId>/<type>": a ViolationEvent
   Table<nlohmann::json> active_violations;   ///< violationId: an ActiveViolation
   Table<nlohmann::json> training_summaries;  ///< "<profile>/<behavior>": a BehaviorModelTrainingSummary
   Table<nlohmann::json> detector;            ///< "state": the detector's models and alarms (Detector::save)

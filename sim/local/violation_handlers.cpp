@@ -12,19 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-// Instants are kept as epoch milliseconds; AWS answers epoch seconds.
-json with_seconds(json row, std::initializer_list<const char*> members) {
-  for (const char* m : members)
-    if (auto it = row.find(m); it != row.end() && it->is_number()) *it = epoch_seconds(it->get<EpochMillis>());
-  return row;
-}
-
-std::optional<EpochMillis> millis_member(const json& in, const char* member) {
-  auto it = in.find(member);
-  if (it == in.end() || !it->is_number()) return std::nullopt;
-  return static_cast<EpochMillis>(it->get<double>() * 1000.0);
-}
-
 }  // namespace
 
 std::string behavior_criteria_type(const json& behavior) {
@@ -89,14 +76,13 @@ ApiResult list_violation_events(RequestContext& c, const json& in) {
   auto filter = ViolationFilter::from(in);
   if (auto* e = std::get_if<ApiError>(&filter)) return *e;
   const auto& f = std::get<ViolationFilter>(filter);
-  auto start = millis_member(in, "startTime"), end = millis_member(in, "endTime");
+  auto start = millis_of(in.value("startTime", json())), end = millis_of(in.value("endTime", json()));
   if (!start || !end) return invalid_request("startTime and endTime are required");
   if (*end < *start) return invalid_request("endTime must not be before startTime");
   // Rows are keyed by time, so the walk starts at startTime (or the token) and stops past endTime.
   PageRequest p = std::get<PageRequest>(page);
-  char first[24];
-  std::snprintf(first, sizeof first, "%013lld", static_cast<long long>(*start));
-  if (p.after.empty() || p.after < first) p.after = std::string(first) + "/";  // before any id at that instant
+  const std::string first = time_key(*start);
+  if (p.after.empty() || p.after < first) p.after = first + "/";  // before any id at that instant
   const auto& rows = c.state.violation_events.rows();
   json items = json::array();
   std::optional<std::string> token;

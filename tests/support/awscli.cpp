@@ -6,6 +6,15 @@
 
 namespace fleetsim::test {
 
+ProcessResult run_fleetsim_with_local_keys(const std::vector<std::string>& args, std::chrono::milliseconds deadline) {
+  std::vector<std::string> argv{"/usr/bin/env", std::string("AWS_ACCESS_KEY_ID=") + local::local_access_key_id,
+                                std::string("AWS_SECRET_ACCESS_KEY=") + local::local_secret_access_key,
+                                "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null",
+                                "AWS_SHARED_CREDENTIALS_FILE=/dev/null", FLEETSIM_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, deadline);
+}
+
 ProcessResult AwsCli::run(const std::vector<std::string>& args) const {
   std::vector<std::string> argv{"/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "HOME=" + home.path(),
                                 std::string("AWS_ACCESS_KEY_ID=") + local::local_access_key_id,

@@ -12,6 +12,10 @@ namespace fleetsim::test {
 
 inline const std::string aws_cli_path = "/usr/bin/aws";  // Debian's, not a pyenv shim earlier on the PATH
 
+/// fleetsim ARGS... with the emulator's keys and region in its environment, never the user's ~/.aws.
+ProcessResult run_fleetsim_with_local_keys(const std::vector<std::string>& args,
+                                           std::chrono::milliseconds deadline = std::chrono::seconds(60));
+
 struct AwsCli {
   std::string endpoint_url;
   std::string secret;              ///< default: the emulator's secret key

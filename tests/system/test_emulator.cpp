@@ -171,12 +171,8 @@ TEST_CASE("the emulator trains on baseline traffic, flags a flood and answers th
     REQUIRE_FALSE(writer.value()->anomaly_start(flood));
     REQUIRE_FALSE(writer.value()->anomaly_end({ledger::make_anomaly_id("flood", 0, "dev-0"), "dev-0", "flood", flood.planned_end_ms}));
     REQUIRE_FALSE(writer.value()->run_end({clock.now(), ledger::RunEndReason::completed}));
-    auto r = test::run_process({"/usr/bin/env", "AWS_ACCESS_KEY_ID=AKIAFLEETSIMLOCAL",
-                                "AWS_SECRET_ACCESS_KEY=fleetsim/local/emulator/NotASecretKey000", "AWS_DEFAULT_REGION=us-east-1",
-                                "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", FLEETSIM_BINARY,
-                                "reconcile", run.path(), "--violations", "aws", "--endpoint-url", emulator.api_url(),
-                                "--write-verification"},
-                               std::chrono::seconds(60));
+    auto r = test::run_fleetsim_with_local_keys({"reconcile", run.path(), "--violations", "aws", "--endpoint-url",
+                                                 emulator.api_url(), "--write-verification"});
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     CHECK(r.out.find("recall 1") != std::string::npos);

@@ -60,13 +60,8 @@ TEST_CASE("fleetsim local serves the API and the broker until SIGINT, and keeps 
   {
     LocalEmulator emulator(state);
     // Provision the scenario into it, as the banner suggests, with the local keys in the environment.
-    auto provisioned = run_process({"/usr/bin/env", "AWS_ACCESS_KEY_ID=AKIAFLEETSIMLOCAL",
-                                    "AWS_SECRET_ACCESS_KEY=fleetsim/local/emulator/NotASecretKey000",
-                                    "AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null",
-                                    "AWS_SHARED_CREDENTIALS_FILE=/dev/null", FLEETSIM_BINARY, "provision",
-                                    source_path("tests/data/scenarios/embedded-small.yaml"), "--endpoint-url",
-                                    emulator.api_url, "--certs", certs},
-                                   std::chrono::seconds(60));
+    auto provisioned = run_fleetsim_with_local_keys({"provision", source_path("tests/data/scenarios/embedded-small.yaml"),
+                                                     "--endpoint-url", emulator.api_url, "--certs", certs});
     INFO(provisioned.out << provisioned.err);
     REQUIRE(provisioned.exit_code == 0);
 
